@@ -1,0 +1,643 @@
+// N-API binding of the native core. Two kinds of entry points:
+// - cold ones (create, attach, close, stats) use node-addon-api and throw VnfError;
+// - hot ones (get, put, enqueue, dequeue) use the raw C API, take small integers only and
+//   return a count or a negative status, so a call costs a few tens of nanoseconds and no
+//   exception ever crosses the boundary on the data path.
+// Objects are named by integer handles (slot | generation << 16) in per-thread tables, so a
+// stale handle after close is detected instead of dereferenced.
+#define NAPI_VERSION 8
+#include <napi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "errors.h"
+#include "mempool.h"
+#include "ring.h"
+
+namespace vnf {
+namespace {
+
+struct RingObject {
+  std::string name;
+  RingHeader* hdr = nullptr;
+  size_t bytes = 0;
+  ~RingObject() { std::free(hdr); }
+};
+
+// Process-wide: lets another worker thread attach to a pool or ring by id.
+template <class T>
+class Registry {
+ public:
+  uint32_t Add(const std::shared_ptr<T>& obj) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = map_.begin(); it != map_.end();) {
+      it = it->second.expired() ? map_.erase(it) : std::next(it);
+    }
+    const uint32_t id = next_++;
+    map_[id] = obj;
+    return id;
+  }
+  std::shared_ptr<T> Find(uint32_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(id);
+    return it == map_.end() ? nullptr : it->second.lock();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<uint32_t, std::weak_ptr<T>> map_;
+  uint32_t next_ = 1;
+};
+
+Registry<Pool> g_pools;
+Registry<RingObject> g_rings;
+
+struct PoolSlot {
+  std::shared_ptr<Pool> pool;
+  std::unique_ptr<PoolCache> cache;
+  uint32_t id = 0;
+  std::vector<napi_ref> views;
+};
+struct RingSlot {
+  std::shared_ptr<RingObject> ring;
+  uint32_t id = 0;
+};
+struct BurstSlot {
+  uint32_t* ids = nullptr;
+  uint32_t capacity = 0;
+};
+
+// A table of live objects addressed by handle = slot | generation << 16.
+template <class T>
+struct SlotTable {
+  struct Entry {
+    T value;
+    uint16_t gen = 0;
+    bool live = false;
+  };
+  std::vector<Entry> entries;
+  std::vector<uint32_t> free_list;
+
+  int32_t Insert(T value) {
+    uint32_t slot;
+    if (!free_list.empty()) {
+      slot = free_list.back();
+      free_list.pop_back();
+    } else {
+      if (entries.size() >= 0xffff) return kErrNoMemory;
+      slot = uint32_t(entries.size());
+      entries.emplace_back();
+    }
+    Entry& e = entries[slot];
+    e.value = std::move(value);
+    e.gen = uint16_t(e.gen % 0x7fff + 1);  // 1..32767 keeps handles positive
+    e.live = true;
+    return int32_t(slot | (uint32_t(e.gen) << 16));
+  }
+  // Returns the entry for a live handle, or nullptr (closed, stale or never valid).
+  T* Find(int32_t handle) {
+    if (handle <= 0) return nullptr;
+    const uint32_t slot = uint32_t(handle) & 0xffff;
+    if (slot >= entries.size()) return nullptr;
+    Entry& e = entries[slot];
+    if (!e.live || e.gen != (uint32_t(handle) >> 16)) return nullptr;
+    return &e.value;
+  }
+  void Remove(int32_t handle) {
+    const uint32_t slot = uint32_t(handle) & 0xffff;
+    entries[slot].live = false;
+    entries[slot].value = T();
+    free_list.push_back(slot);
+  }
+};
+
+struct ThreadState {
+  SlotTable<PoolSlot> pools;
+  SlotTable<RingSlot> rings;
+  SlotTable<BurstSlot> bursts;
+  // Out-parameters of hot calls, shared with JS as a Uint32Array:
+  // [0] free space after enqueue / entries left after dequeue, [1] failing buffer index,
+  // [2] its position in the burst.
+  uint32_t* scratch = nullptr;
+  napi_ref scratch_ref = nullptr;
+  napi_ref error_ctor = nullptr;
+};
+
+// One Node environment per thread (main or worker), so per-thread state is per-env state.
+thread_local std::shared_ptr<ThreadState> t_owner;
+thread_local ThreadState* t_state = nullptr;
+
+void SetDetail(ThreadState* ts, const ErrorDetail& d) {
+  ts->scratch[1] = d.index;
+  ts->scratch[2] = d.position;
+}
+
+// ---------------------------------------------------------------- errors (cold path)
+
+[[noreturn]] void Throw(Napi::Env env, int32_t status, const std::string& message) {
+  ThreadState* ts = t_state;
+  if (ts && ts->error_ctor) {
+    Napi::Function ctor = Napi::Reference<Napi::Function>(env, ts->error_ctor).Value();
+    Napi::Object err = ctor.New({Napi::String::New(env, StatusCode(status)),
+                                 Napi::String::New(env, message)});
+    throw Napi::Error(env, err);
+  }
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", StatusCode(status));
+  throw err;
+}
+
+uint32_t GetU32(const Napi::Object& o, const char* key, uint32_t def) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || d != double(uint64_t(d)))
+    Throw(o.Env(), kErrInvalidArgument,
+          std::string(key) + " must be a non-negative integer below 2^32, got " +
+              v.ToString().Utf8Value());
+  return uint32_t(d);
+}
+
+bool GetBool(const Napi::Object& o, const char* key, bool def) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsBoolean()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string GetString(const Napi::Object& o, const char* key, const std::string& def) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsString()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+ThreadState* State(Napi::Env env) {
+  if (!t_state) Throw(env, kErrInvalidArgument, "vnf native core not initialised on this thread");
+  return t_state;
+}
+
+// ---------------------------------------------------------------- pools (cold path)
+
+// An external ArrayBuffer that keeps the pool's memory mapped for as long as it lives.
+Napi::ArrayBuffer PoolView(Napi::Env env, const std::shared_ptr<Pool>& pool, uint8_t* data,
+                           size_t len) {
+  auto* hold = new std::shared_ptr<Pool>(pool);
+  return Napi::ArrayBuffer::New(
+      env, data, len, [](Napi::Env, void*, std::shared_ptr<Pool>* h) { delete h; }, hold);
+}
+
+Napi::Object DescribePool(Napi::Env env, ThreadState* ts, int32_t handle) {
+  PoolSlot* slot = ts->pools.Find(handle);
+  const std::shared_ptr<Pool>& pool = slot->pool;
+  const PoolLayout* layout = pool->layout();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", handle);
+  o.Set("id", slot->id);
+  o.Set("name", pool->config().name);
+  o.Set("count", layout->count);
+  o.Set("bufferSize", layout->buf_size);
+  o.Set("headroom", layout->headroom);
+  o.Set("cacheSize", slot->cache ? slot->cache->size : 0);
+  o.Set("debug", pool->debug());
+  o.Set("hugepages", pool->hugepages());
+  o.Set("pageNote", pool->page_note());
+  o.Set("pageSize", layout->page_size);
+  o.Set("fd", pool->fd());
+  o.Set("regionSize", double(pool->region_size()));
+  o.Set("buffersSize", double(layout->buffers_size));
+  // Two views: the buffers (at most 4 GiB, one Uint8Array) and the tail holding the
+  // layout record, the metadata arrays and the free ring.
+  const uint64_t tail_off = reinterpret_cast<const uint8_t*>(layout) - pool->base();
+  Napi::ArrayBuffer buffers = PoolView(env, pool, pool->base(), layout->buffers_size);
+  Napi::ArrayBuffer tail =
+      PoolView(env, pool, pool->base() + tail_off, pool->region_size() - tail_off);
+  for (Napi::ArrayBuffer ab : {buffers, tail}) {
+    napi_ref ref;
+    napi_create_reference(env, ab, 1, &ref);
+    slot->views.push_back(ref);
+  }
+  o.Set("buffers", buffers);
+  o.Set("tail", tail);
+  o.Set("tailOffset", double(tail_off));
+  Napi::Object meta = Napi::Object::New(env);
+  for (uint32_t f = 0; f < kMetaFieldCount; f++) {
+    Napi::Object field = Napi::Object::New(env);
+    field.Set("offset", double(layout->meta_offset[f] - tail_off));
+    field.Set("width", kMetaFields[f].width);
+    meta.Set(kMetaFields[f].name, field);
+  }
+  o.Set("meta", meta);
+  o.Set("ringOffset", double(layout->ring_offset));
+  o.Set("metadataBytesPerBuffer",
+        double(pool->region_size() - layout->buffers_size) / double(layout->count));
+  return o;
+}
+
+int32_t InsertPool(Napi::Env env, ThreadState* ts, std::shared_ptr<Pool> pool, uint32_t id) {
+  PoolSlot slot;
+  slot.id = id;
+  if (pool->config().cache_size) slot.cache = pool->NewCache(pool->config().cache_size);
+  slot.pool = std::move(pool);
+  const int32_t handle = ts->pools.Insert(std::move(slot));
+  if (handle < 0) Throw(env, handle, "too many pool handles open on this thread (65535)");
+  return handle;
+}
+
+Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  if (!info[0].IsObject()) Throw(env, kErrInvalidArgument, "pool options must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  PoolConfig c;
+  c.name = GetString(o, "name", c.name);
+  c.count = GetU32(o, "count", 0);
+  c.buf_size = GetU32(o, "bufferSize", c.buf_size);
+  c.headroom = GetU32(o, "headroom", c.headroom);
+  c.cache_size = GetU32(o, "cacheSize", c.cache_size);
+  c.debug = GetBool(o, "debug", false);
+  c.prefault = GetBool(o, "prefault", false);
+  const std::string huge = GetString(o, "hugepages", "auto");
+  if (huge == "auto") c.hugepages = HugepageMode::kAuto;
+  else if (huge == "require") c.hugepages = HugepageMode::kRequire;
+  else if (huge == "never") c.hugepages = HugepageMode::kNever;
+  else Throw(env, kErrInvalidArgument, "hugepages must be 'auto', 'require' or 'never', got '" + huge + "'");
+  std::shared_ptr<Pool> pool;
+  std::string error;
+  const int32_t st = Pool::Create(c, &pool, &error);
+  if (st != kOk) Throw(env, st, error);
+  const uint32_t id = g_pools.Add(pool);
+  return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
+}
+
+Napi::Value PoolAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  const uint32_t id = info[0].ToNumber().Uint32Value();
+  std::shared_ptr<Pool> pool = g_pools.Find(id);
+  if (!pool) Throw(env, kErrClosed, "pool #" + std::to_string(id) + " does not exist or was closed by every holder");
+  return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
+}
+
+void ClosePoolSlot(napi_env env, ThreadState* ts, int32_t handle) {
+  PoolSlot* slot = ts->pools.Find(handle);
+  if (slot->cache) slot->pool->ReleaseCache(slot->cache.get());
+  for (napi_ref ref : slot->views) {
+    if (env) {
+      napi_value ab;
+      if (napi_get_reference_value(env, ref, &ab) == napi_ok && ab) napi_detach_arraybuffer(env, ab);
+      napi_delete_reference(env, ref);
+    }
+  }
+  ts->pools.Remove(handle);
+}
+
+Napi::Value PoolClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  const int32_t handle = info[0].ToNumber().Int32Value();
+  if (!ts->pools.Find(handle)) return Napi::Boolean::New(env, false);  // closing twice is fine
+  ClosePoolSlot(env, ts, handle);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value PoolStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  PoolSlot* slot = ts->pools.Find(info[0].ToNumber().Int32Value());
+  if (!slot) Throw(env, kErrClosed, "pool is closed");
+  const PoolStats s = slot->pool->Stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("count", s.count);
+  o.Set("inUse", s.in_use);
+  o.Set("free", s.free_in_ring + s.free_in_caches);
+  o.Set("freeInRing", s.free_in_ring);
+  o.Set("freeInCaches", s.free_in_caches);
+  o.Set("cacheHits", double(s.cache_hits));
+  o.Set("cacheMisses", double(s.cache_misses));
+  return o;
+}
+
+// ---------------------------------------------------------------- rings (cold path)
+
+Napi::Object DescribeRing(Napi::Env env, ThreadState* ts, int32_t handle) {
+  RingSlot* slot = ts->rings.Find(handle);
+  const RingHeader* r = slot->ring->hdr;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", handle);
+  o.Set("id", slot->id);
+  o.Set("name", slot->ring->name);
+  o.Set("size", r->size);
+  o.Set("capacity", r->capacity);
+  o.Set("singleProducer", bool(r->flags & kRingSingleProducer));
+  o.Set("singleConsumer", bool(r->flags & kRingSingleConsumer));
+  o.Set("exact", bool(r->flags & kRingExactCapacity));
+  o.Set("bytes", double(slot->ring->bytes));
+  return o;
+}
+
+Napi::Value RingCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  if (!info[0].IsObject()) Throw(env, kErrInvalidArgument, "ring options must be an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const std::string name = GetString(o, "name", "ring");
+  const uint32_t size = GetU32(o, "size", 0);
+  const bool exact = GetBool(o, "exact", false);
+  uint32_t flags = exact ? uint32_t(kRingExactCapacity) : 0u;
+  if (GetBool(o, "singleProducer", false)) flags |= kRingSingleProducer;
+  if (GetBool(o, "singleConsumer", false)) flags |= kRingSingleConsumer;
+  const uint32_t slots = RingSlotsFor(size, exact);
+  if (slots == 0) {
+    Throw(env, kErrInvalidArgument,
+          "ring '" + name + "': size " + std::to_string(size) +
+              (exact ? " must be between 1 and " + std::to_string(kRingMaxSize)
+                     : " must be a power of two between 2 and " + std::to_string(kRingMaxSize) +
+                           " (or pass exact: true for any capacity)"));
+  }
+  auto ring = std::make_shared<RingObject>();
+  ring->name = name;
+  ring->bytes = RingMemSize(slots);
+  ring->hdr = static_cast<RingHeader*>(std::aligned_alloc(128, ring->bytes));
+  if (!ring->hdr) Throw(env, kErrNoMemory, "ring '" + name + "': out of memory");
+  new (ring->hdr) RingHeader();
+  RingInit(ring->hdr, size, flags);
+  RingSlot slot;
+  slot.id = g_rings.Add(ring);
+  slot.ring = std::move(ring);
+  const int32_t handle = ts->rings.Insert(std::move(slot));
+  if (handle < 0) Throw(env, handle, "too many ring handles open on this thread");
+  return DescribeRing(env, ts, handle);
+}
+
+Napi::Value RingAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  const uint32_t id = info[0].ToNumber().Uint32Value();
+  RingSlot slot;
+  slot.ring = g_rings.Find(id);
+  slot.id = id;
+  if (!slot.ring) Throw(env, kErrClosed, "ring #" + std::to_string(id) + " does not exist or was closed by every holder");
+  const int32_t handle = ts->rings.Insert(std::move(slot));
+  if (handle < 0) Throw(env, handle, "too many ring handles open on this thread");
+  return DescribeRing(env, ts, handle);
+}
+
+Napi::Value RingClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  const int32_t handle = info[0].ToNumber().Int32Value();
+  if (!ts->rings.Find(handle)) return Napi::Boolean::New(env, false);
+  ts->rings.Remove(handle);
+  return Napi::Boolean::New(env, true);
+}
+
+// ---------------------------------------------------------------- bursts (cold path)
+
+struct BurstHold {
+  uint32_t* ids;
+  std::weak_ptr<ThreadState> owner;
+  int32_t handle;
+};
+
+Napi::Value BurstCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadState* ts = State(env);
+  const uint32_t capacity = info[0].ToNumber().Uint32Value();
+  if (capacity == 0 || capacity > 4096)
+    Throw(env, kErrInvalidArgument, "burst capacity " + std::to_string(capacity) + " must be between 1 and 4096");
+  auto* ids = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t(capacity) * 4 + 63) / 64 * 64));
+  if (!ids) Throw(env, kErrNoMemory, "burst: out of memory");
+  BurstSlot slot{ids, capacity};
+  const int32_t handle = ts->bursts.Insert(slot);
+  if (handle < 0) {
+    std::free(ids);
+    Throw(env, handle, "too many bursts alive on this thread (65535)");
+  }
+  // The burst lives as long as its index array: when JS drops it, the slot goes too.
+  auto* hold = new BurstHold{ids, t_owner, handle};
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+      env, ids, size_t(capacity) * 4,
+      [](Napi::Env, void*, BurstHold* h) {
+        if (auto st = h->owner.lock()) {
+          if (st->bursts.Find(h->handle)) st->bursts.Remove(h->handle);
+        }
+        std::free(h->ids);
+        delete h;
+      },
+      hold);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", handle);
+  o.Set("ids", Napi::Uint32Array::New(env, capacity, ab, 0));
+  return o;
+}
+
+// ---------------------------------------------------------------- hot path (raw N-API)
+
+// Reads up to N int32 arguments; missing or non-numeric ones read as -1 (invalid).
+template <size_t N>
+inline void Args(napi_env env, napi_callback_info info, int32_t (&out)[N]) {
+  size_t argc = N;
+  napi_value argv[N];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  for (size_t i = 0; i < N; i++) {
+    out[i] = -1;
+    if (i < argc) napi_get_value_int32(env, argv[i], &out[i]);
+  }
+}
+
+inline napi_value Int(napi_env env, int32_t v) {
+  napi_value out;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+// Resolves a pool handle and a burst handle with n entries to use; negative on error.
+inline int32_t ResolvePoolBurst(ThreadState* ts, const int32_t* a, PoolSlot** pool, BurstSlot** burst) {
+  *pool = ts->pools.Find(a[0]);
+  if (!*pool) return kErrClosed;
+  *burst = ts->bursts.Find(a[1]);
+  if (!*burst) return kErrBadHandle;
+  if (a[2] < 0 || uint32_t(a[2]) > (*burst)->capacity) return kErrBurstCapacity;
+  return kOk;
+}
+
+template <bool kAlloc>
+napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
+  int32_t a[3];
+  Args(env, info, a);
+  ThreadState* ts = t_state;
+  PoolSlot* p;
+  BurstSlot* b;
+  int32_t r = ResolvePoolBurst(ts, a, &p, &b);
+  if (r == kOk) {
+    ErrorDetail d;
+    r = kAlloc ? p->pool->Alloc(p->cache.get(), b->ids, uint32_t(a[2]), &d)
+               : p->pool->Get(p->cache.get(), b->ids, uint32_t(a[2]), &d);
+    if (r < 0) SetDetail(ts, d);
+  }
+  return Int(env, r);
+}
+
+// put(pool, burst, n): the first n indices of the burst go back to the pool.
+napi_value PoolPut(napi_env env, napi_callback_info info) {
+  int32_t a[3];
+  Args(env, info, a);
+  ThreadState* ts = t_state;
+  PoolSlot* p;
+  BurstSlot* b;
+  int32_t r = ResolvePoolBurst(ts, a, &p, &b);
+  if (r == kOk) {
+    const uint32_t n = uint32_t(a[2]);
+    const uint32_t count = p->pool->count();
+    const uint32_t* ids = b->ids;
+    // Branch-free scan (vectorises), then find the culprit only on failure.
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
+    if (bad) {
+      for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] >= count) {
+          SetDetail(ts, ErrorDetail{ids[i], i});
+          return Int(env, kErrIndexRange);
+        }
+      }
+    }
+    ErrorDetail d;
+    r = p->pool->Put(p->cache.get(), ids, n, &d);
+    if (r < 0) SetDetail(ts, d);
+  }
+  return Int(env, r);
+}
+
+// Debug-mode ownership check used by the JS copy helpers: 1 allocated, 0 not, <0 error.
+napi_value PoolOwns(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  Args(env, info, a);
+  PoolSlot* p = t_state->pools.Find(a[0]);
+  if (!p) return Int(env, kErrClosed);
+  if (a[1] < 0 || uint32_t(a[1]) >= p->pool->count()) return Int(env, kErrIndexRange);
+  if (!p->pool->debug()) return Int(env, 1);
+  return Int(env, p->pool->state()[a[1]] == 1 ? 1 : 0);
+}
+
+// enqueue(ring, burst, start, n): enqueues ids[start .. start+n).
+template <RingBehavior kBehavior>
+napi_value RingEnqueueImpl(napi_env env, napi_callback_info info) {
+  int32_t a[4];
+  Args(env, info, a);
+  ThreadState* ts = t_state;
+  RingSlot* r = ts->rings.Find(a[0]);
+  if (!r) return Int(env, kErrClosed);
+  BurstSlot* b = ts->bursts.Find(a[1]);
+  if (!b) return Int(env, kErrBadHandle);
+  if (a[2] < 0 || a[3] < 0 || uint64_t(a[2]) + uint64_t(a[3]) > b->capacity)
+    return Int(env, kErrBurstCapacity);
+  const uint32_t done = RingEnqueue(r->ring->hdr, b->ids + a[2], uint32_t(a[3]), kBehavior, &ts->scratch[0]);
+  return Int(env, int32_t(done));
+}
+
+// dequeue(ring, burst, n): fills ids[0 .. result).
+template <RingBehavior kBehavior>
+napi_value RingDequeueImpl(napi_env env, napi_callback_info info) {
+  int32_t a[3];
+  Args(env, info, a);
+  ThreadState* ts = t_state;
+  RingSlot* r = ts->rings.Find(a[0]);
+  if (!r) return Int(env, kErrClosed);
+  BurstSlot* b = ts->bursts.Find(a[1]);
+  if (!b) return Int(env, kErrBadHandle);
+  if (a[2] < 0 || uint32_t(a[2]) > b->capacity) return Int(env, kErrBurstCapacity);
+  const uint32_t done = RingDequeue(r->ring->hdr, b->ids, uint32_t(a[2]), kBehavior, &ts->scratch[0]);
+  return Int(env, int32_t(done));
+}
+
+napi_value RingCountJs(napi_env env, napi_callback_info info) {
+  int32_t a[1];
+  Args(env, info, a);
+  RingSlot* r = t_state->rings.Find(a[0]);
+  return Int(env, r ? int32_t(RingCount(r->ring->hdr)) : kErrClosed);
+}
+
+napi_value Noop(napi_env env, napi_callback_info) { return nullptr; }
+
+// ---------------------------------------------------------------- module
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  ThreadState* ts = State(info.Env());
+  if (!info[0].IsFunction()) Throw(info.Env(), kErrInvalidArgument, "error class must be a function");
+  if (ts->error_ctor) napi_delete_reference(info.Env(), ts->error_ctor);
+  napi_create_reference(info.Env(), info[0], 1, &ts->error_ctor);
+  return info.Env().Undefined();
+}
+
+void Cleanup(void*) {
+  // A worker that exits without closing its pools must not keep buffers in its caches.
+  if (ThreadState* ts = t_state) {
+    for (size_t i = 0; i < ts->pools.entries.size(); i++) {
+      auto& e = ts->pools.entries[i];
+      if (e.live && e.value.cache) e.value.pool->ReleaseCache(e.value.cache.get());
+      e.value.views.clear();  // references die with the environment
+    }
+  }
+  t_state = nullptr;
+  t_owner.reset();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  t_owner = std::make_shared<ThreadState>();
+  t_state = t_owner.get();
+  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+
+  Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, 64);
+  t_state->scratch = static_cast<uint32_t*>(scratch.Data());
+  napi_create_reference(env, scratch, 1, &t_state->scratch_ref);
+  exports.Set("scratch", Napi::Uint32Array::New(env, 16, scratch, 0));
+
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  exports.Set("poolCreate", Napi::Function::New(env, PoolCreate));
+  exports.Set("poolAttach", Napi::Function::New(env, PoolAttach));
+  exports.Set("poolClose", Napi::Function::New(env, PoolClose));
+  exports.Set("poolStats", Napi::Function::New(env, PoolStatsJs));
+  exports.Set("ringCreate", Napi::Function::New(env, RingCreate));
+  exports.Set("ringAttach", Napi::Function::New(env, RingAttach));
+  exports.Set("ringClose", Napi::Function::New(env, RingClose));
+  exports.Set("burstCreate", Napi::Function::New(env, BurstCreate));
+
+  struct Raw {
+    const char* name;
+    napi_callback cb;
+  };
+  const Raw raw[] = {
+      {"poolGet", PoolGetImpl<false>},
+      {"poolAlloc", PoolGetImpl<true>},
+      {"poolPut", PoolPut},
+      {"poolOwns", PoolOwns},
+      {"ringEnqueueBulk", RingEnqueueImpl<RingBehavior::kBulk>},
+      {"ringEnqueueBurst", RingEnqueueImpl<RingBehavior::kBurst>},
+      {"ringDequeueBulk", RingDequeueImpl<RingBehavior::kBulk>},
+      {"ringDequeueBurst", RingDequeueImpl<RingBehavior::kBurst>},
+      {"ringCount", RingCountJs},
+      {"noop", Noop},
+  };
+  for (const Raw& r : raw) {
+    napi_value fn;
+    napi_create_function(env, r.name, NAPI_AUTO_LENGTH, r.cb, nullptr, &fn);
+    exports.Set(r.name, Napi::Value(env, fn));
+  }
+  Napi::Object codes = Napi::Object::New(env);
+  for (int32_t s = kErrInvalidArgument; s >= kErrSystem; s--) codes.Set(std::to_string(s), StatusCode(s));
+  exports.Set("statusCodes", codes);
+  return exports;
+}
+
+}  // namespace
+}  // namespace vnf
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vnf::Init(env, exports); }
+NODE_API_MODULE(vnf_core, InitModule)

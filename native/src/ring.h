@@ -1,0 +1,215 @@
+// Lock-free ring of 32-bit indices with rte_ring semantics.
+//
+// Why this shape: producers and consumers each own a head/tail pair on their own cache
+// lines; a producer first reserves slots by moving prod.head (CAS when several producers
+// share the ring), copies, then publishes by moving prod.tail in reservation order. The
+// counters run freely over 2^32 and are masked on access, so "full" and "empty" never need
+// a wasted slot; the classic capacity of size-1 is kept only for rte_ring compatibility
+// when the caller asks for a power-of-two size without the exact-capacity option.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <sched.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define VNF_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define VNF_PAUSE() asm volatile("yield" ::: "memory")
+#else
+#define VNF_PAUSE() ((void)0)
+#endif
+
+namespace vnf {
+
+constexpr uint32_t kRingMaxSize = 1u << 28;  // 1 GiB of slots: far beyond any sane pool
+
+enum RingFlags : uint32_t {
+  kRingSingleProducer = 1u << 0,
+  kRingSingleConsumer = 1u << 1,
+  kRingExactCapacity = 1u << 2,
+};
+
+// Bulk is all or nothing; burst takes as many as fit (rte_ring's FIXED and VARIABLE).
+enum class RingBehavior { kBulk, kBurst };
+
+struct alignas(128) RingHeadTail {
+  std::atomic<uint32_t> head{0};
+  std::atomic<uint32_t> tail{0};
+};
+
+// Laid out so that it can live in shared memory: plain header then the slots.
+struct alignas(128) RingHeader {
+  uint32_t size;      // number of slots, a power of two
+  uint32_t mask;      // size - 1
+  uint32_t capacity;  // usable entries: size - 1, or the exact count asked for
+  uint32_t flags;
+  RingHeadTail prod;
+  RingHeadTail cons;
+  // slots follow, 128-byte aligned
+  uint32_t* slots() { return reinterpret_cast<uint32_t*>(this + 1); }
+  const uint32_t* slots() const { return reinterpret_cast<const uint32_t*>(this + 1); }
+};
+static_assert(sizeof(RingHeader) % 128 == 0, "slots must start on their own cache line");
+
+inline uint32_t RingNextPow2(uint32_t v) {
+  if (v <= 1) return 1;
+  return 1u << (32 - __builtin_clz(v - 1));
+}
+
+// Size in bytes of a ring able to hold `slots` entries (a power of two).
+inline size_t RingMemSize(uint32_t slots) { return sizeof(RingHeader) + size_t(slots) * 4; }
+
+// Computes the slot count for a requested size; returns 0 if the request is invalid.
+// Without exact capacity `requested` must be a power of two (capacity = requested - 1);
+// with it, any count >= 1 is accepted and rounded up to the next power of two of slots.
+inline uint32_t RingSlotsFor(uint32_t requested, bool exact) {
+  if (requested == 0 || requested > kRingMaxSize) return 0;
+  if (exact) return RingNextPow2(requested);
+  if ((requested & (requested - 1)) != 0 || requested < 2) return 0;
+  return requested;
+}
+
+inline void RingInit(RingHeader* r, uint32_t requested, uint32_t flags) {
+  const bool exact = flags & kRingExactCapacity;
+  const uint32_t slots = RingSlotsFor(requested, exact);
+  r->size = slots;
+  r->mask = slots - 1;
+  r->capacity = exact ? requested : slots - 1;
+  r->flags = flags;
+  r->prod.head.store(0, std::memory_order_relaxed);
+  r->prod.tail.store(0, std::memory_order_relaxed);
+  r->cons.head.store(0, std::memory_order_relaxed);
+  r->cons.tail.store(0, std::memory_order_relaxed);
+}
+
+namespace ring_detail {
+
+// Copies n entries into the ring starting at counter `head`, splitting at the wrap.
+inline void CopyIn(RingHeader* r, uint32_t head, const uint32_t* src, uint32_t n) {
+  uint32_t* slots = r->slots();
+  const uint32_t idx = head & r->mask;
+  if (idx + n <= r->size) {
+    std::memcpy(slots + idx, src, size_t(n) * 4);
+  } else {
+    const uint32_t first = r->size - idx;
+    std::memcpy(slots + idx, src, size_t(first) * 4);
+    std::memcpy(slots, src + first, size_t(n - first) * 4);
+  }
+}
+
+inline void CopyOut(const RingHeader* r, uint32_t head, uint32_t* dst, uint32_t n) {
+  const uint32_t* slots = r->slots();
+  const uint32_t idx = head & r->mask;
+  if (idx + n <= r->size) {
+    std::memcpy(dst, slots + idx, size_t(n) * 4);
+  } else {
+    const uint32_t first = r->size - idx;
+    std::memcpy(dst, slots + idx, size_t(first) * 4);
+    std::memcpy(dst + first, slots, size_t(n - first) * 4);
+  }
+}
+
+// With several producers (or consumers), each must publish its tail in the order the
+// heads were reserved. If the one before us was preempted we would spin for a whole time
+// slice, so after a while we give the CPU away: on a 2-core VM with more threads than
+// cores this is the difference between microseconds and milliseconds.
+inline void WaitTail(std::atomic<uint32_t>& tail, uint32_t expected) {
+  unsigned spins = 0;
+  while (tail.load(std::memory_order_relaxed) != expected) {
+    if (++spins < 256) {
+      VNF_PAUSE();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+}  // namespace ring_detail
+
+// Enqueues up to n entries. Returns how many were enqueued (0 or n for kBulk).
+// free_space, if given, receives the free slots left after the operation.
+inline uint32_t RingEnqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBehavior behavior,
+                            uint32_t* free_space) {
+  const bool single = r->flags & kRingSingleProducer;
+  const uint32_t capacity = r->capacity;
+  uint32_t old_head, new_head, free_entries;
+  const uint32_t max = n;
+  old_head = r->prod.head.load(std::memory_order_relaxed);
+  for (;;) {
+    n = max;
+    // Acquire pairs with the consumers' release of cons.tail: the slots we are about to
+    // overwrite have been read.
+    const uint32_t cons_tail = r->cons.tail.load(std::memory_order_acquire);
+    free_entries = capacity + cons_tail - old_head;
+    if (n > free_entries) n = behavior == RingBehavior::kBulk ? 0 : free_entries;
+    if (n == 0) {
+      if (free_space) *free_space = free_entries;
+      return 0;
+    }
+    new_head = old_head + n;
+    if (single) {
+      r->prod.head.store(new_head, std::memory_order_relaxed);
+      break;
+    }
+    if (r->prod.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
+                                           std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  ring_detail::CopyIn(r, old_head, src, n);
+  if (!single) ring_detail::WaitTail(r->prod.tail, old_head);
+  r->prod.tail.store(new_head, std::memory_order_release);
+  if (free_space) *free_space = free_entries - n;
+  return n;
+}
+
+// Dequeues up to n entries. Returns how many were dequeued (0 or n for kBulk).
+// available, if given, receives the entries left after the operation.
+inline uint32_t RingDequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior behavior,
+                            uint32_t* available) {
+  const bool single = r->flags & kRingSingleConsumer;
+  uint32_t old_head, new_head, entries;
+  const uint32_t max = n;
+  old_head = r->cons.head.load(std::memory_order_relaxed);
+  for (;;) {
+    n = max;
+    // Acquire pairs with the producers' release of prod.tail: the slots are written.
+    const uint32_t prod_tail = r->prod.tail.load(std::memory_order_acquire);
+    entries = prod_tail - old_head;
+    if (n > entries) n = behavior == RingBehavior::kBulk ? 0 : entries;
+    if (n == 0) {
+      if (available) *available = entries;
+      return 0;
+    }
+    new_head = old_head + n;
+    if (single) {
+      r->cons.head.store(new_head, std::memory_order_relaxed);
+      break;
+    }
+    if (r->cons.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
+                                           std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  ring_detail::CopyOut(r, old_head, dst, n);
+  if (!single) ring_detail::WaitTail(r->cons.tail, old_head);
+  r->cons.tail.store(new_head, std::memory_order_release);
+  if (available) *available = entries - n;
+  return n;
+}
+
+// Entries in the ring; exact when no operation is in flight, a snapshot otherwise.
+inline uint32_t RingCount(const RingHeader* r) {
+  const uint32_t prod_tail = r->prod.tail.load(std::memory_order_acquire);
+  const uint32_t cons_tail = r->cons.tail.load(std::memory_order_acquire);
+  const uint32_t count = prod_tail - cons_tail;
+  return count > r->capacity ? r->capacity : count;
+}
+
+inline uint32_t RingFreeCount(const RingHeader* r) { return r->capacity - RingCount(r); }
+
+}  // namespace vnf
