@@ -458,19 +458,20 @@ inline napi_value Int(napi_env env, int32_t v) {
   return out;
 }
 
-// Resolves a pool handle and a burst handle with n entries to use; negative on error.
+// Resolves a pool handle and a burst range [start, start+n); negative on error.
 inline int32_t ResolvePoolBurst(ThreadState* ts, const int32_t* a, PoolSlot** pool, BurstSlot** burst) {
   *pool = ts->pools.Find(a[0]);
   if (!*pool) return kErrClosed;
   *burst = ts->bursts.Find(a[1]);
   if (!*burst) return kErrBadHandle;
-  if (a[2] < 0 || uint32_t(a[2]) > (*burst)->capacity) return kErrBurstCapacity;
+  if (a[2] < 0 || a[3] < 0 || uint64_t(a[2]) + uint64_t(a[3]) > (*burst)->capacity) return kErrBurstCapacity;
   return kOk;
 }
 
+// get(pool, burst, start, n): fills ids[start .. start+n), all or nothing.
 template <bool kAlloc>
 napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
-  int32_t a[3];
+  int32_t a[4];
   Args(env, info, a);
   ThreadState* ts = t_state;
   PoolSlot* p;
@@ -478,39 +479,46 @@ napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
   int32_t r = ResolvePoolBurst(ts, a, &p, &b);
   if (r == kOk) {
     ErrorDetail d;
-    r = kAlloc ? p->pool->Alloc(p->cache.get(), b->ids, uint32_t(a[2]), &d)
-               : p->pool->Get(p->cache.get(), b->ids, uint32_t(a[2]), &d);
-    if (r < 0) SetDetail(ts, d);
+    uint32_t* dst = b->ids + a[2];
+    r = kAlloc ? p->pool->Alloc(p->cache.get(), dst, uint32_t(a[3]), &d)
+               : p->pool->Get(p->cache.get(), dst, uint32_t(a[3]), &d);
+    if (r < 0) {
+      d.position += uint32_t(a[2]);
+      SetDetail(ts, d);
+    }
   }
   return Int(env, r);
 }
 
-// put(pool, burst, n): the first n indices of the burst go back to the pool.
+// put(pool, burst, start, n): ids[start .. start+n) go back to the pool, all or nothing.
 napi_value PoolPut(napi_env env, napi_callback_info info) {
-  int32_t a[3];
+  int32_t a[4];
   Args(env, info, a);
   ThreadState* ts = t_state;
   PoolSlot* p;
   BurstSlot* b;
   int32_t r = ResolvePoolBurst(ts, a, &p, &b);
   if (r == kOk) {
-    const uint32_t n = uint32_t(a[2]);
+    const uint32_t n = uint32_t(a[3]);
     const uint32_t count = p->pool->count();
-    const uint32_t* ids = b->ids;
+    const uint32_t* ids = b->ids + a[2];
     // Branch-free scan (vectorises), then find the culprit only on failure.
     uint32_t bad = 0;
     for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
     if (bad) {
       for (uint32_t i = 0; i < n; i++) {
         if (ids[i] >= count) {
-          SetDetail(ts, ErrorDetail{ids[i], i});
+          SetDetail(ts, ErrorDetail{ids[i], i + uint32_t(a[2])});
           return Int(env, kErrIndexRange);
         }
       }
     }
     ErrorDetail d;
     r = p->pool->Put(p->cache.get(), ids, n, &d);
-    if (r < 0) SetDetail(ts, d);
+    if (r < 0) {
+      d.position += uint32_t(a[2]);
+      SetDetail(ts, d);
+    }
   }
   return Int(env, r);
 }
@@ -542,18 +550,20 @@ napi_value RingEnqueueImpl(napi_env env, napi_callback_info info) {
   return Int(env, int32_t(done));
 }
 
-// dequeue(ring, burst, n): fills ids[0 .. result).
+// dequeue(ring, burst, start, n): fills ids[start .. start+result).
 template <RingBehavior kBehavior>
 napi_value RingDequeueImpl(napi_env env, napi_callback_info info) {
-  int32_t a[3];
+  int32_t a[4];
   Args(env, info, a);
   ThreadState* ts = t_state;
   RingSlot* r = ts->rings.Find(a[0]);
   if (!r) return Int(env, kErrClosed);
   BurstSlot* b = ts->bursts.Find(a[1]);
   if (!b) return Int(env, kErrBadHandle);
-  if (a[2] < 0 || uint32_t(a[2]) > b->capacity) return Int(env, kErrBurstCapacity);
-  const uint32_t done = RingDequeue(r->ring->hdr, b->ids, uint32_t(a[2]), kBehavior, &ts->scratch[0]);
+  if (a[2] < 0 || a[3] < 0 || uint64_t(a[2]) + uint64_t(a[3]) > b->capacity)
+    return Int(env, kErrBurstCapacity);
+  const uint32_t done =
+      RingDequeue(r->ring->hdr, b->ids + a[2], uint32_t(a[3]), kBehavior, &ts->scratch[0]);
   return Int(env, int32_t(done));
 }
 

@@ -135,7 +135,8 @@ function parseMempool(out) {
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  const m = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  return Math.round(m * 1000) / 1000; // DPDK prints 2 decimals per call pair; more digits are noise
 };
 const medianOf = (objs) => Object.fromEntries(Object.keys(objs[0]).map((k) => [k, median(objs.map((o) => o[k]))]));
 

@@ -1,0 +1,43 @@
+/**
+ * Every error the SDK throws at its API edge is a {@link VnfError} with a stable `code`,
+ * so callers can branch on the code instead of parsing messages.
+ */
+export type VnfErrorCode =
+  | 'VNF_INVALID_ARGUMENT'
+  | 'VNF_CLOSED'
+  | 'VNF_INDEX_RANGE'
+  | 'VNF_DOUBLE_FREE'
+  | 'VNF_NOT_ALLOCATED'
+  | 'VNF_USE_AFTER_FREE'
+  | 'VNF_BURST_CAPACITY'
+  | 'VNF_BAD_HANDLE'
+  | 'VNF_NO_MEMORY'
+  | 'VNF_NO_HUGEPAGES'
+  | 'VNF_SYSTEM'
+  | 'VNF_NATIVE_LOAD';
+
+/** A typed error: `code` says what went wrong, the message says where and with what value. */
+export class VnfError extends Error {
+  readonly code: VnfErrorCode;
+
+  constructor(code: VnfErrorCode, message: string) {
+    super(message);
+    this.name = 'VnfError';
+    this.code = code;
+  }
+}
+
+/** Native status numbers (negative returns of hot-path calls) by code. */
+export const STATUS: Readonly<Record<number, VnfErrorCode>> = {
+  [-1]: 'VNF_INVALID_ARGUMENT',
+  [-2]: 'VNF_CLOSED',
+  [-3]: 'VNF_INDEX_RANGE',
+  [-4]: 'VNF_DOUBLE_FREE',
+  [-5]: 'VNF_NOT_ALLOCATED',
+  [-6]: 'VNF_USE_AFTER_FREE',
+  [-7]: 'VNF_BURST_CAPACITY',
+  [-8]: 'VNF_BAD_HANDLE',
+  [-9]: 'VNF_NO_MEMORY',
+  [-10]: 'VNF_NO_HUGEPAGES',
+  [-11]: 'VNF_SYSTEM',
+};

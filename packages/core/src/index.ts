@@ -1,0 +1,30 @@
+/**
+ * @vnf-sdk/core: packet memory for vnf-sdk. Mempools of fixed-size buffers in one shared
+ * region, lock-free rings of buffer indices, and bursts: the units every other package
+ * moves packets in.
+ * @packageDocumentation
+ */
+export { Burst, MAX_BURST } from './burst.js';
+export { type VnfErrorCode, VnfError } from './errors.js';
+export {
+  Mempool,
+  type MempoolOptions,
+  type MempoolRegion,
+  type MempoolStats,
+  NO_BUFFER,
+  NO_PORT,
+  type PacketMetadata,
+  type SharedMempool,
+} from './mempool.js';
+export { nativeCandidates } from './native.js';
+export { Ring, type RingOptions, type SharedRing } from './ring.js';
+
+import { native } from './native.js';
+
+/**
+ * Calls a native function that does nothing: what one crossing of the JS/native boundary
+ * costs, for benchmarks.
+ */
+export function nativeNoop(): void {
+  native.noop();
+}

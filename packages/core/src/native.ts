@@ -1,0 +1,126 @@
+// Loads the native core, sharp-style: one loader, a fixed search order, and one error that
+// lists what to do when every candidate fails. Never a bare "module not found".
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VnfError } from './errors.js';
+
+/** Shape of the raw binding (native/src/addon.cc). Internal: use the classes instead. */
+export interface NativeBinding {
+  scratch: Uint32Array;
+  setErrorClass(ctor: unknown): void;
+  poolCreate(options: object): NativePoolInfo;
+  poolAttach(id: number): NativePoolInfo;
+  poolClose(handle: number): boolean;
+  poolStats(handle: number): {
+    count: number;
+    inUse: number;
+    free: number;
+    freeInRing: number;
+    freeInCaches: number;
+    cacheHits: number;
+    cacheMisses: number;
+  };
+  poolGet(pool: number, burst: number, start: number, n: number): number;
+  poolAlloc(pool: number, burst: number, start: number, n: number): number;
+  poolPut(pool: number, burst: number, start: number, n: number): number;
+  poolOwns(pool: number, index: number): number;
+  ringCreate(options: object): NativeRingInfo;
+  ringAttach(id: number): NativeRingInfo;
+  ringClose(handle: number): boolean;
+  ringEnqueueBulk(ring: number, burst: number, start: number, n: number): number;
+  ringEnqueueBurst(ring: number, burst: number, start: number, n: number): number;
+  ringDequeueBulk(ring: number, burst: number, start: number, n: number): number;
+  ringDequeueBurst(ring: number, burst: number, start: number, n: number): number;
+  ringCount(ring: number): number;
+  burstCreate(capacity: number): { handle: number; ids: Uint32Array };
+  noop(): void;
+}
+
+export interface NativeMetaField {
+  offset: number;
+  width: number;
+}
+
+export interface NativePoolInfo {
+  handle: number;
+  id: number;
+  name: string;
+  count: number;
+  bufferSize: number;
+  headroom: number;
+  cacheSize: number;
+  debug: boolean;
+  hugepages: boolean;
+  pageNote: string;
+  pageSize: number;
+  fd: number;
+  regionSize: number;
+  buffersSize: number;
+  buffers: ArrayBuffer;
+  tail: ArrayBuffer;
+  tailOffset: number;
+  meta: Record<string, NativeMetaField>;
+  ringOffset: number;
+  metadataBytesPerBuffer: number;
+}
+
+export interface NativeRingInfo {
+  handle: number;
+  id: number;
+  name: string;
+  size: number;
+  capacity: number;
+  singleProducer: boolean;
+  singleConsumer: boolean;
+  exact: boolean;
+  bytes: number;
+}
+
+const ADDON = 'vnf_core.node';
+
+/** Where the loader looks, in order. Exported for the error message and for tests. */
+export function nativeCandidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const pkg = join(here, '..');
+  const list: string[] = [];
+  if (process.env.VNF_NATIVE_PATH) list.push(process.env.VNF_NATIVE_PATH);
+  // In the monorepo: the addon freshly built from native/ (src/ and dist/ sit at one depth).
+  list.push(join(pkg, '..', '..', 'native', 'build', 'Release', ADDON));
+  // In a published package: the binary shipped for this platform.
+  list.push(join(pkg, 'prebuilds', `${process.platform}-${process.arch}`, ADDON));
+  return list;
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const path of nativeCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`  ${path}: not found`);
+      continue;
+    }
+    try {
+      return require(path) as NativeBinding;
+    } catch (err) {
+      tried.push(`  ${path}: ${(err as Error).message}`);
+    }
+  }
+  throw new VnfError(
+    'VNF_NATIVE_LOAD',
+    [
+      `@vnf-sdk/core: could not load the native core for ${process.platform}-${process.arch} (Node ${process.versions.node}).`,
+      'Tried:',
+      ...tried,
+      'Possible fixes:',
+      '  - in the vnf-sdk repository: run `npm run build` (builds native/ with node-gyp);',
+      `  - this package ships a prebuilt binary for linux-x64 only; on other platforms build native/ and set VNF_NATIVE_PATH to the .node file;`,
+      '  - Node.js must be >= 20 (N-API 8).',
+    ].join('\n'),
+  );
+}
+
+/** The loaded binding, shared by every module of the package. */
+export const native: NativeBinding = load();
+native.setErrorClass(VnfError);
