@@ -8,6 +8,7 @@
 #define NAPI_VERSION 8
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -55,8 +56,12 @@ class Registry {
 };
 
 Registry<Pool> g_pools;
+std::mutex g_open_mu;
+std::unordered_map<const Pool*, int> g_open_handles;  // handles not yet closed, per pool
 Registry<RingObject> g_rings;
 
+// A pool shared by handles in any thread. Views (ArrayBuffers) also hold the Pool to keep
+// the memory mapped until the garbage collector drops them, so "open" is counted apart.
 struct PoolSlot {
   std::shared_ptr<Pool> pool;
   std::unique_ptr<PoolCache> cache;
@@ -142,7 +147,10 @@ void SetDetail(ThreadState* ts, const ErrorDetail& d) {
 [[noreturn]] void Throw(Napi::Env env, int32_t status, const std::string& message) {
   ThreadState* ts = t_state;
   if (ts && ts->error_ctor) {
-    Napi::Function ctor = Napi::Reference<Napi::Function>(env, ts->error_ctor).Value();
+    // Read the reference without wrapping it: a Napi::Reference would delete it when done.
+    napi_value ctor_value;
+    napi_get_reference_value(env, ts->error_ctor, &ctor_value);
+    Napi::Function ctor(env, ctor_value);
     Napi::Object err = ctor.New({Napi::String::New(env, StatusCode(status)),
                                  Napi::String::New(env, message)});
     throw Napi::Error(env, err);
@@ -241,6 +249,10 @@ Napi::Object DescribePool(Napi::Env env, ThreadState* ts, int32_t handle) {
 }
 
 int32_t InsertPool(Napi::Env env, ThreadState* ts, std::shared_ptr<Pool> pool, uint32_t id) {
+  {
+    std::lock_guard<std::mutex> lock(g_open_mu);
+    g_open_handles[pool.get()]++;
+  }
   PoolSlot slot;
   slot.id = id;
   if (pool->config().cache_size) slot.cache = pool->NewCache(pool->config().cache_size);
@@ -260,7 +272,8 @@ Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
   c.count = GetU32(o, "count", 0);
   c.buf_size = GetU32(o, "bufferSize", c.buf_size);
   c.headroom = GetU32(o, "headroom", c.headroom);
-  c.cache_size = GetU32(o, "cacheSize", c.cache_size);
+  // The default cache never breaks the count / 1.5 rule on small pools; an explicit one must.
+  c.cache_size = GetU32(o, "cacheSize", std::min<uint32_t>(c.cache_size, uint32_t(uint64_t(c.count) * 2 / 3)));
   c.debug = GetBool(o, "debug", false);
   c.prefault = GetBool(o, "prefault", false);
   const std::string huge = GetString(o, "hugepages", "auto");
@@ -281,6 +294,10 @@ Napi::Value PoolAttach(const Napi::CallbackInfo& info) {
   ThreadState* ts = State(env);
   const uint32_t id = info[0].ToNumber().Uint32Value();
   std::shared_ptr<Pool> pool = g_pools.Find(id);
+  if (pool) {
+    std::lock_guard<std::mutex> lock(g_open_mu);
+    if (g_open_handles.count(pool.get()) == 0) pool.reset();
+  }
   if (!pool) Throw(env, kErrClosed, "pool #" + std::to_string(id) + " does not exist or was closed by every holder");
   return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
 }
@@ -288,6 +305,10 @@ Napi::Value PoolAttach(const Napi::CallbackInfo& info) {
 void ClosePoolSlot(napi_env env, ThreadState* ts, int32_t handle) {
   PoolSlot* slot = ts->pools.Find(handle);
   if (slot->cache) slot->pool->ReleaseCache(slot->cache.get());
+  {
+    std::lock_guard<std::mutex> lock(g_open_mu);
+    if (--g_open_handles[slot->pool.get()] == 0) g_open_handles.erase(slot->pool.get());
+  }
   for (napi_ref ref : slot->views) {
     if (env) {
       napi_value ab;
@@ -591,7 +612,10 @@ void Cleanup(void*) {
   if (ThreadState* ts = t_state) {
     for (size_t i = 0; i < ts->pools.entries.size(); i++) {
       auto& e = ts->pools.entries[i];
-      if (e.live && e.value.cache) e.value.pool->ReleaseCache(e.value.cache.get());
+      if (!e.live) continue;
+      if (e.value.cache) e.value.pool->ReleaseCache(e.value.cache.get());
+      std::lock_guard<std::mutex> lock(g_open_mu);
+      if (--g_open_handles[e.value.pool.get()] == 0) g_open_handles.erase(e.value.pool.get());
       e.value.views.clear();  // references die with the environment
     }
   }
@@ -600,14 +624,19 @@ void Cleanup(void*) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  t_owner = std::make_shared<ThreadState>();
-  t_state = t_owner.get();
-  napi_add_env_cleanup_hook(env, Cleanup, nullptr);
-
-  Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, 64);
-  t_state->scratch = static_cast<uint32_t*>(scratch.Data());
-  napi_create_reference(env, scratch, 1, &t_state->scratch_ref);
-  exports.Set("scratch", Napi::Uint32Array::New(env, 16, scratch, 0));
+  // Test runners may load the module more than once in one thread (fresh module graphs,
+  // same environment): keep one state, one cleanup hook and one scratch area per thread.
+  if (!t_state) {
+    t_owner = std::make_shared<ThreadState>();
+    t_state = t_owner.get();
+    napi_add_env_cleanup_hook(env, Cleanup, nullptr);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, 64);
+    t_state->scratch = static_cast<uint32_t*>(ab.Data());
+    napi_create_reference(env, ab, 1, &t_state->scratch_ref);
+  }
+  napi_value scratch_ab;
+  napi_get_reference_value(env, t_state->scratch_ref, &scratch_ab);
+  exports.Set("scratch", Napi::Uint32Array::New(env, 16, Napi::ArrayBuffer(env, scratch_ab), 0));
 
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("poolCreate", Napi::Function::New(env, PoolCreate));
