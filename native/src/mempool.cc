@@ -219,6 +219,8 @@ void Pool::ReleaseCache(PoolCache* cache) {
   cache->len = 0;
   cache->published_len.store(0, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(caches_mu_);
+  retired_hits_ += cache->hits.load(std::memory_order_relaxed);
+  retired_misses_ += cache->misses.load(std::memory_order_relaxed);
   caches_.erase(std::remove(caches_.begin(), caches_.end(), cache), caches_.end());
 }
 
@@ -355,6 +357,8 @@ PoolStats Pool::Stats() {
   s.count = config_.count;
   s.free_in_ring = RingCount(ring_);
   std::lock_guard<std::mutex> lock(caches_mu_);
+  s.cache_hits = retired_hits_;
+  s.cache_misses = retired_misses_;
   for (PoolCache* c : caches_) {
     // A snapshot: len is owned by another thread; a relaxed read is all we promise.
     s.free_in_caches += c->published_len.load(std::memory_order_relaxed);

@@ -161,6 +161,8 @@ class Pool {
   RingHeader* ring_ = nullptr;
   std::mutex caches_mu_;
   std::vector<PoolCache*> caches_;
+  uint64_t retired_hits_ = 0;  // counters of caches already released (under caches_mu_)
+  uint64_t retired_misses_ = 0;
 };
 
 // Validates a configuration; returns kOk or an error with a message naming the field.

@@ -56,10 +56,15 @@ std::string Show(const T& v) {
 
 // Integers of different signedness compare by value (std::cmp_equal), so CHECK_EQ(u32, 5)
 // neither warns nor surprises.
+template <typename T>
+constexpr bool kStdInt = std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                         !std::is_same_v<T, char> && !std::is_same_v<T, wchar_t> &&
+                         !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> &&
+                         !std::is_same_v<T, char32_t>;
+
 template <typename A, typename B>
 bool Eq(const A& a, const B& b) {
-  if constexpr (std::is_integral_v<A> && std::is_integral_v<B> && !std::is_same_v<A, bool> &&
-                !std::is_same_v<B, bool>) {
+  if constexpr (kStdInt<A> && kStdInt<B>) {
     return std::cmp_equal(a, b);
   } else {
     return a == b;
