@@ -420,7 +420,7 @@ void MpmcStress(RingBehavior behavior, uint32_t per_producer, uint32_t ring_size
   CHECK_EQ(r->cons.head.load(), r->cons.tail.load());
 }
 
-const uint32_t kMpmcPerProducer = kSanitized ? 1'000'000 : 2'000'000;
+const uint32_t kMpmcPerProducer = kSanitized ? 3'000'000 : 8'000'000;
 
 }  // namespace
 
@@ -432,7 +432,7 @@ TEST(ring_stress_mpmc_burst) { MpmcStress(kBurst, kMpmcPerProducer, 256, 0); }
 TEST(ring_stress_mpmc_burst_exact_wrapping) {
   OwnedRing r(37, kRingExactCapacity);
   r.SetCounters(UINT32_MAX - 100000);
-  const uint32_t per = kSanitized ? 200'000 : 500'000;
+  const uint32_t per = kSanitized ? 1'000'000 : 2'000'000;
   std::atomic<uint32_t> consumed{0};
   std::vector<std::atomic<uint8_t>> hits(2 * per);
   for (auto& h : hits) h.store(0);
