@@ -1,0 +1,96 @@
+// `npm run bench`: the core's benchmarks, each figure printed next to the same figure from
+// DPDK measured on this machine in this run, and written as JSON records to bench-results/.
+//
+//   native ring and mempool loops (native/bench/bench.cc)  vs  dpdk-test ring_perf_autotest
+//                                                           and our libdpdk mempool bench
+//   JavaScript get/enqueue/dequeue/put loop                vs  the same loop in C++
+//
+// Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureCoreJs } from './core-js.mjs';
+import { runDpdkPeers } from './dpdk/peer.mjs';
+import { machine, median, printTable, record, writeResults } from './stats.mjs';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
+const commands = [];
+
+function nativeRuns() {
+  commands.push('make -s -C native build-bench', 'native/build-bench/native_bench');
+  execFileSync('make', ['-s', '-C', join(repo, 'native'), 'build-bench'], { stdio: 'inherit' });
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = spawnSync(join(repo, 'native', 'build-bench', 'native_bench'), [], { encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0) throw new Error(`native bench failed: ${r.stderr}`);
+    const figures = {};
+    for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('{')) {
+        const f = JSON.parse(line);
+        figures[f.name] = f;
+      }
+    }
+    runs.push(figures);
+  }
+  const names = Object.keys(runs[0]);
+  return Object.fromEntries(names.map((n) => [n, { ...runs[0][n], value: median(runs.map((r) => r[n]?.value)) }]));
+}
+
+console.log(`vnf-sdk core benchmarks, ${RUNS} runs per figure (medians)`);
+console.log(`machine: ${JSON.stringify(machine())}\n`);
+
+const ours = nativeRuns();
+console.log(`native: TSC ${(ours['tsc-hz'].value / 1e9).toFixed(2)} GHz`);
+const dpdk = await runDpdkPeers({ runs: RUNS });
+commands.push(...(dpdk.commands ?? []));
+const peerName = dpdk.available ? `DPDK ${dpdk.version}` : null;
+if (!dpdk.available) console.log(`DPDK peer unavailable: ${dpdk.reason}`);
+
+const records = [];
+const peerOf = (table, key) => (dpdk.available ? (dpdk[table][key] ?? null) : null);
+for (const mode of ['spsc', 'mpmc']) {
+  for (const kind of ['bulk', 'burst']) {
+    for (const size of [1, 8, 32, 128]) {
+      const name = `ring-${mode}-${kind}-${size}`;
+      const target = mode === 'spsc' && kind === 'burst' && size === 32 ? '<= 1.00x' : '<= 1.25x';
+      const peer = peerOf('ring', `${mode}-${kind}-${size}`);
+      records.push(record(name, 'cycles/element', ours[name]?.value ?? null, 'lower', peer == null ? null : peerName, peer, target));
+    }
+  }
+  const single = `ring-${mode}-single`;
+  records.push(record(single, 'cycles/element', ours[single]?.value ?? null, 'lower', peerName, peerOf('ring', `${mode}-single`), '<= 1.25x'));
+}
+const mempoolPeers = {
+  'mempool-cache-bulk-32': 'cache-bulk-32',
+  'mempool-cache-bulk-1': 'cache-bulk-1',
+  'mempool-nocache-mpmc-bulk-32': 'nocache-mpmc-bulk-32',
+  'mempool-alloc-free-32': 'pktmbuf-alloc-free-32',
+};
+for (const [name, key] of Object.entries(mempoolPeers)) {
+  const target = name === 'mempool-cache-bulk-32' || name === 'mempool-nocache-mpmc-bulk-32' ? '<= 1.25x' : null;
+  records.push(record(name, 'cycles/object', ours[name]?.value ?? null, 'lower', peerName, peerOf('mempool', key), target));
+}
+
+// JavaScript: the same loop through the public API, next to it in C++.
+const js = Array.from({ length: RUNS }, () => measureCoreJs());
+const cLoop = ours['loop-get-enq-deq-put-32'];
+records.push(
+  record(
+    'js-get-enq-deq-put-32',
+    'Mpps',
+    median(js.map((r) => r.roundTripMpps)),
+    'higher',
+    cLoop ? 'same loop in C++' : null,
+    cLoop?.value ?? null,
+    '>= 100 Mpps',
+  ),
+  record('js-get-enq-deq-put-32-per-burst', 'ns', median(js.map((r) => r.roundTripNsPerBurst)), 'lower'),
+  record('js-get-put-32-per-burst', 'ns', median(js.map((r) => r.getPutNsPerBurst)), 'lower'),
+  record('js-boundary-noop-call', 'ns', median(js.map((r) => r.noopNs)), 'lower'),
+);
+commands.push('node tooling/bench/core-js.mjs (measureCoreJs, in this process)');
+
+printTable(records);
+const file = writeResults(repo, 'core', records, { runs: RUNS, tscHz: ours['tsc-hz'].value, commands });
+console.log(`\nwrote ${file}`);
