@@ -385,7 +385,8 @@ Napi::Value RingCreate(const Napi::CallbackInfo& info) {
   auto ring = std::make_shared<RingObject>();
   ring->name = name;
   ring->bytes = RingMemSize(slots);
-  ring->hdr = static_cast<RingHeader*>(std::aligned_alloc(128, ring->bytes));
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  ring->hdr = static_cast<RingHeader*>(std::aligned_alloc(128, (ring->bytes + 127) / 128 * 128));
   if (!ring->hdr) Throw(env, kErrNoMemory, "ring '" + name + "': out of memory");
   new (ring->hdr) RingHeader();
   RingInit(ring->hdr, size, flags);
@@ -672,6 +673,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object codes = Napi::Object::New(env);
   for (int32_t s = kErrInvalidArgument; s >= kErrSystem; s--) codes.Set(std::to_string(s), StatusCode(s));
   exports.Set("statusCodes", codes);
+#if defined(__SANITIZE_ADDRESS__)
+  exports.Set("sanitized", true);
+#else
+  exports.Set("sanitized", false);
+#endif
   return exports;
 }
 

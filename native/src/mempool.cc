@@ -207,8 +207,9 @@ std::unique_ptr<PoolCache> Pool::NewCache(uint32_t size) {
   auto cache = std::make_unique<PoolCache>();
   cache->size = size;
   cache->flush_threshold = size + size / 2;
-  // Room for a full threshold plus the largest single put that still goes to the cache.
-  cache->objs.resize(size_t(cache->flush_threshold) + kCacheMaxSize);
+  // Worst cases: a put of up to kCacheMaxSize on a cache just under its threshold, and a
+  // refill to size + n with n < size.
+  cache->objs.resize(std::max<size_t>(size_t(cache->flush_threshold) + kCacheMaxSize, size_t(size) * 2));
   std::lock_guard<std::mutex> lock(caches_mu_);
   caches_.push_back(cache.get());
   return cache;

@@ -557,7 +557,7 @@ void MtGetPut(bool debug, uint32_t total_ops) {
 #if defined(__SANITIZE_ADDRESS__)
 constexpr uint32_t kMtDebugOps = 100'000;
 #else
-constexpr uint32_t kMtDebugOps = 200'000;
+constexpr uint32_t kMtDebugOps = 100'000;
 #endif
 
 }  // namespace
@@ -565,3 +565,27 @@ constexpr uint32_t kMtDebugOps = 200'000;
 TEST(mempool_mt_get_put_caches_1m) { MtGetPut(false, 1'000'000); }
 
 TEST(mempool_mt_get_put_caches_debug) { MtGetPut(true, kMtDebugOps); }
+
+// ==== KNOWN BUG in src/ (kept failing on purpose; search for "BUG_") ======================
+// Pool::NewCache(size) accepts any size, but sizes objs as flush_threshold + kCacheMaxSize =
+// 1.5*size + 512 entries. Pool::Get refills a cache holding len < n entries with
+// n + (size - len) more, i.e. up to n + size <= 2*size - 1 entries in total, which exceeds
+// objs.size() as soon as size > 1026: e.g. NewCache(2048) then Get(cache, dst, 2047)
+// writes 4095 entries into a 3584-entry vector (heap overflow; ASan reports it). The binding
+// only passes validated cache sizes (<= kCacheMaxSize), so it is latent, but NewCache is
+// public API. Fix: reject/clamp size > kCacheMaxSize in NewCache, or size objs as
+// max(flush_threshold + kCacheMaxSize, 2 * size). Checked arithmetically here, without
+// actually overflowing, so the rest of the suite still runs under ASan.
+TEST(BUG_mempool_newcache_size_unchecked_overflows_objs) {
+  auto p = MakePool(Cfg(8192));
+  if (!p) return;
+  for (uint32_t size : {256u, 512u, 1026u, 1027u, 2048u}) {
+    auto cache = p->NewCache(size);
+    // Largest footprint of a refill: len = 0, n = size - 1 -> n + size entries.
+    const size_t worst = size_t(size) - 1 + size;
+    if (!CHECK(cache->objs.size() >= worst))
+      std::printf("    NewCache(%u): objs holds %zu entries, a refill writes up to %zu\n", size,
+                  cache->objs.size(), worst);
+    p->ReleaseCache(cache.get());
+  }
+}

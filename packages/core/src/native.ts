@@ -36,6 +36,8 @@ export interface NativeBinding {
   ringCount(ring: number): number;
   burstCreate(capacity: number): { handle: number; ids: Uint32Array };
   noop(): void;
+  /** True when built with AddressSanitizer (native/build-asan). */
+  sanitized: boolean;
 }
 
 export interface NativeMetaField {
