@@ -8,7 +8,7 @@
 // Each case is warmed up, calibrated to run ~0.2 s, and measured 3 times; we report the
 // BEST (minimum) of the 3 repetitions: on a shared 2-core machine the minimum is the least
 // disturbed by other work, and it is what a quiet run of DPDK's autotest shows.
-// An optional argument runs only the cases whose name contains it; --experiments adds
+// An optional argument runs only the cases whose name contains it.
 // "exp-*" lines measuring variations of the src/ hot paths (see namespace exp).
 #include <sched.h>
 #include <time.h>
@@ -235,236 +235,35 @@ void MempoolCases(double hz) {
 }
 
 
-// ---------------------------------------------------------------------------------------
-// Experiments (--experiments): variations of the hot paths written here, in the bench only,
-// to measure what the cost of src/ comes from. Same algorithm as src/, one change at a time.
-namespace exp {
-
-// Ring copy as a plain loop (what DPDK does) instead of memcpy with a runtime length,
-// which GCC turns into a call to glibc's memcpy through the PLT.
-// g_hybrid: scalar loop below 8 entries, memcpy (vectorised, in glibc) from 8 up.
-bool g_hybrid = false;
-inline void CopyInLoop(RingHeader* r, uint32_t head, const uint32_t* src, uint32_t n) {
-  uint32_t* slots = r->slots();
-  const uint32_t idx = head & r->mask;
-  if (__builtin_expect(idx + n <= r->size, 1)) {
-    if (g_hybrid && n >= 8) return (void)std::memcpy(slots + idx, src, size_t(n) * 4);
-    for (uint32_t i = 0; i < n; i++) slots[idx + i] = src[i];
-  } else {
-    for (uint32_t i = 0; i < n; i++) slots[(idx + i) & r->mask] = src[i];
-  }
-}
-inline void CopyOutLoop(const RingHeader* r, uint32_t head, uint32_t* dst, uint32_t n) {
-  const uint32_t* slots = r->slots();
-  const uint32_t idx = head & r->mask;
-  if (__builtin_expect(idx + n <= r->size, 1)) {
-    if (g_hybrid && n >= 8) return (void)std::memcpy(dst, slots + idx, size_t(n) * 4);
-    for (uint32_t i = 0; i < n; i++) dst[i] = slots[idx + i];
-  } else {
-    for (uint32_t i = 0; i < n; i++) dst[i] = slots[(idx + i) & r->mask];
-  }
+// The JavaScript benchmark's loop, in C++: get 32 buffers, enqueue them on an SP/SC ring,
+// dequeue them, put them back. What the JS figure is compared with.
+void RoundTripCase(double hz) {
+  if (!Selected("loop-get-enq-deq-put-32")) return;
+  auto p = BenchPool();
+  std::unique_ptr<PoolCache> cache = p->NewCache(256);
+  BenchRing ring(kRingSingleProducer | kRingSingleConsumer);
+  alignas(64) uint32_t burst[32];
+  ErrorDetail d;
+  const double cycles = Measure(
+      [&](uint64_t iters) {
+        for (uint64_t i = 0; i < iters; i++) {
+          p->Get(cache.get(), burst, 32, &d);
+          RingEnqueue(ring.r, burst, 32, RingBehavior::kBulk, nullptr);
+          RingDequeue(ring.r, burst, 32, RingBehavior::kBulk, nullptr);
+          Escape(burst);
+          p->Put(cache.get(), burst, 32, &d);
+        }
+      },
+      32, hz);
+  Print("loop-get-enq-deq-put-32", "Mpps", hz / cycles / 1e6);
+  p->ReleaseCache(cache.get());
 }
 
-// RingEnqueue/RingDequeue of src/ring.h with the copy swapped for the loops above.
-inline uint32_t Enqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBehavior behavior) {
-  const bool single = r->flags & kRingSingleProducer;
-  const uint32_t capacity = r->capacity;
-  uint32_t old_head, new_head, free_entries;
-  const uint32_t max = n;
-  old_head = r->prod.head.load(std::memory_order_relaxed);
-  for (;;) {
-    n = max;
-    const uint32_t cons_tail = r->cons.tail.load(std::memory_order_acquire);
-    free_entries = capacity + cons_tail - old_head;
-    if (n > free_entries) n = behavior == RingBehavior::kBulk ? 0 : free_entries;
-    if (n == 0) return 0;
-    new_head = old_head + n;
-    if (single) {
-      r->prod.head.store(new_head, std::memory_order_relaxed);
-      break;
-    }
-    if (r->prod.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
-                                           std::memory_order_relaxed))
-      break;
-  }
-  CopyInLoop(r, old_head, src, n);
-  if (!single) ring_detail::WaitTail(r->prod.tail, old_head);
-  r->prod.tail.store(new_head, std::memory_order_release);
-  return n;
-}
-inline uint32_t Dequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior behavior) {
-  const bool single = r->flags & kRingSingleConsumer;
-  uint32_t old_head, new_head, entries;
-  const uint32_t max = n;
-  old_head = r->cons.head.load(std::memory_order_relaxed);
-  for (;;) {
-    n = max;
-    const uint32_t prod_tail = r->prod.tail.load(std::memory_order_acquire);
-    entries = prod_tail - old_head;
-    if (n > entries) n = behavior == RingBehavior::kBulk ? 0 : entries;
-    if (n == 0) return 0;
-    new_head = old_head + n;
-    if (single) {
-      r->cons.head.store(new_head, std::memory_order_relaxed);
-      break;
-    }
-    if (r->cons.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
-                                           std::memory_order_relaxed))
-      break;
-  }
-  CopyOutLoop(r, old_head, dst, n);
-  if (!single) ring_detail::WaitTail(r->cons.tail, old_head);
-  r->cons.tail.store(new_head, std::memory_order_release);
-  return n;
-}
-
-// Pool::Get / Pool::Put (non-debug) on the same Pool, with switches:
-//   kLockedStats: hits/misses as fetch_add (lock inc, as src/) or owner-only load+store
-//   kMemcpy:      cache fill by memcpy (as src/) or by a loop
-template <bool kLockedStats>
-inline void Bump(std::atomic<uint64_t>& c) {
-  if (kLockedStats) c.fetch_add(1, std::memory_order_relaxed);
-  else c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
-template <bool kLockedStats, bool kMemcpy, bool kLoopRing>
-inline int32_t Get(Pool* p, PoolCache* cache, uint32_t* dst, uint32_t n) {
-  auto deq = [&](uint32_t* d, uint32_t k) {
-    return kLoopRing ? Dequeue(p->ring(), d, k, RingBehavior::kBulk)
-                     : RingDequeue(p->ring(), d, k, RingBehavior::kBulk, nullptr);
-  };
-  if (n == 0) return 0;
-  if (cache == nullptr || cache->size == 0 || n >= cache->size) {
-    if (cache) Bump<kLockedStats>(cache->misses);
-    if (deq(dst, n) == 0) return 0;
-    return int32_t(n);
-  }
-  if (cache->len < n) {
-    const uint32_t req = n + (cache->size - cache->len);
-    Bump<kLockedStats>(cache->misses);
-    if (deq(cache->objs.data() + cache->len, req) == 0) {
-      if (deq(dst, n) == 0) return 0;
-      return int32_t(n);
-    }
-    cache->len += req;
-  } else {
-    Bump<kLockedStats>(cache->hits);
-  }
-  const uint32_t* top = cache->objs.data() + cache->len;
-  for (uint32_t i = 0; i < n; i++) dst[i] = *(--top);
-  cache->len -= n;
-  cache->published_len.store(cache->len, std::memory_order_relaxed);
-  return int32_t(n);
-}
-
-template <bool kLockedStats, bool kMemcpy, bool kLoopRing>
-inline int32_t Put(Pool* p, PoolCache* cache, const uint32_t* src, uint32_t n) {
-  auto enq = [&](const uint32_t* s, uint32_t k) {
-    return kLoopRing ? Enqueue(p->ring(), s, k, RingBehavior::kBulk)
-                     : RingEnqueue(p->ring(), s, k, RingBehavior::kBulk, nullptr);
-  };
-  if (n == 0) return 0;
-  if (cache == nullptr || cache->size == 0 || n > kCacheMaxSize) {
-    enq(src, n);
-    return int32_t(n);
-  }
-  uint32_t* to = cache->objs.data() + cache->len;
-  if (kMemcpy) std::memcpy(to, src, size_t(n) * 4);
-  else for (uint32_t i = 0; i < n; i++) to[i] = src[i];
-  cache->len += n;
-  if (cache->len >= cache->flush_threshold) {
-    enq(cache->objs.data() + cache->size, cache->len - cache->size);
-    cache->len = cache->size;
-  }
-  cache->published_len.store(cache->len, std::memory_order_relaxed);
-  return int32_t(n);
-}
-
-// Same loop as MempoolLoop, over the variant.
-template <bool kLockedStats, bool kMemcpy, bool kLoopRing>
-void Loop(Pool* p, PoolCache* cache, uint32_t keep, uint32_t bulk, uint64_t iters) {
-  alignas(64) uint32_t table[512];
-  for (uint64_t i = 0; i < iters; i++) {
-    for (uint32_t idx = 0; idx < keep; idx += bulk)
-      Get<kLockedStats, kMemcpy, kLoopRing>(p, cache, table + idx, bulk);
-    Escape(table);
-    for (uint32_t idx = 0; idx < keep; idx += bulk)
-      Put<kLockedStats, kMemcpy, kLoopRing>(p, cache, table + idx, bulk);
-  }
-}
-
-void Run(double hz) {
-  // Ring: src/ (memcpy) vs copy loop, runtime n.
-  for (uint32_t flags : {uint32_t(kRingSingleProducer | kRingSingleConsumer), 0u}) {
-    const char* mode = flags ? "spsc" : "mpmc";
-    BenchRing br(flags);
-    RingHeader* r = br.r;
-    alignas(64) uint32_t burst[128];
-    for (uint32_t i = 0; i < 128; i++) burst[i] = i;
-    for (bool hybrid : {false, true})
-    for (uint32_t n : {1u, 8u, 32u, 128u}) {
-      g_hybrid = hybrid;
-      volatile uint32_t vn = n;  // as in an application: the burst size is not a constant
-      const double loop = Measure(
-          [&](uint64_t iters) {
-            const uint32_t k = vn;
-            Escape(burst);
-            for (uint64_t i = 0; i < iters; i++) {
-              Enqueue(r, burst, k, RingBehavior::kBulk);
-              Dequeue(r, burst, k, RingBehavior::kBulk);
-            }
-            Escape(burst);
-          },
-          n, hz);
-      Print(std::string("exp-ring-") + mode + "-bulk-" + std::to_string(n) +
-                (hybrid ? "-copyhybrid" : "-copyloop"),
-            "cycles/element", loop);
-    }
-  }
-  g_hybrid = false;
-  // Mempool variants, cache of 512 on 8191 x 2048 as the main cases.
-  struct V {
-    const char* name;
-    void (*fn)(Pool*, PoolCache*, uint32_t, uint32_t, uint64_t);
-  };
-  const V variants[] = {
-      {"inline-as-src", &Loop<true, true, false>},
-      {"inline-nolock-stats", &Loop<false, true, false>},
-      {"inline-nolock-stats-copyloop", &Loop<false, false, false>},
-      {"inline-nolock-stats-copyloop-ringloop", &Loop<false, false, true>},
-  };
-  for (uint32_t bulk : {1u, 32u}) {
-    for (const V& v : variants) {
-      auto p = BenchPool();
-      auto cache = p->NewCache(512);
-      const double c = Measure([&](uint64_t iters) { v.fn(p.get(), cache.get(), 32, bulk, iters); },
-                               32, hz);
-      Print(std::string("exp-mempool-cache-bulk-") + std::to_string(bulk) + "-" + v.name,
-            "cycles/object", c);
-      p->ReleaseCache(cache.get());
-    }
-  }
-  {
-    auto p = BenchPool();
-    for (const V& v : {V{"inline-as-src", &Loop<true, true, false>},
-                       V{"inline-ringloop", &Loop<true, true, true>}}) {
-      const double c =
-          Measure([&](uint64_t iters) { v.fn(p.get(), nullptr, 32, 32, iters); }, 32, hz);
-      Print(std::string("exp-mempool-nocache-mpmc-bulk-32-") + v.name, "cycles/object", c);
-    }
-  }
-}
-
-}  // namespace exp
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool experiments = false;
-  for (int i = 1; i < argc; i++) {
-    if (std::strcmp(argv[i], "--experiments") == 0) experiments = true;
-    else g_filter = argv[i];
-  }
+  if (argc > 1) g_filter = argv[1];
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(0, &set);
@@ -473,6 +272,6 @@ int main(int argc, char** argv) {
   Print("tsc-hz", "Hz", hz);
   RingCases(hz);
   MempoolCases(hz);
-  if (experiments) exp::Run(hz);
+  RoundTripCase(hz);
   return 0;
 }

@@ -99,6 +99,7 @@ int32_t Pool::Create(const PoolConfig& config, std::shared_ptr<Pool>* out, std::
   // Hugepages when asked or when enough are free; otherwise 4 KiB pages, and say why.
   std::unique_ptr<Pool> pool(new Pool());
   pool->config_ = config;
+  pool->debug_ = config.debug;
   bool want_huge = false;
   std::string note;
   const uint64_t huge_size = AlignUp(needed, kHugePageSize);
@@ -216,44 +217,40 @@ std::unique_ptr<PoolCache> Pool::NewCache(uint32_t size) {
 }
 
 void Pool::ReleaseCache(PoolCache* cache) {
-  if (cache->len) RingEnqueue(ring_, cache->objs.data(), cache->len, RingBehavior::kBulk, nullptr);
-  cache->len = 0;
-  cache->published_len.store(0, std::memory_order_relaxed);
+  const uint32_t len = cache->len.load(std::memory_order_relaxed);
+  if (len) RingEnqueue(ring_, cache->objs.data(), len, RingBehavior::kBulk, nullptr);
+  cache->len.store(0, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(caches_mu_);
   retired_hits_ += cache->hits.load(std::memory_order_relaxed);
   retired_misses_ += cache->misses.load(std::memory_order_relaxed);
   caches_.erase(std::remove(caches_.begin(), caches_.end(), cache), caches_.end());
 }
 
-int32_t Pool::Get(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail) {
+int32_t Pool::GetSlow(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail) {
   if (n == 0) return 0;
   if (cache == nullptr || cache->size == 0 || n >= cache->size) {
-    if (cache) cache->misses.fetch_add(1, std::memory_order_relaxed);
+    if (cache) CountOwned(cache->misses);
     if (RingDequeue(ring_, dst, n, RingBehavior::kBulk, nullptr) == 0) return 0;
   } else {
-    if (cache->len < n) {
+    uint32_t len = cache->len.load(std::memory_order_relaxed);
+    if (len < n) {
       // Refill to the cache's nominal size plus what this call needs, in one ring access.
-      const uint32_t req = n + (cache->size - cache->len);
-      cache->misses.fetch_add(1, std::memory_order_relaxed);
-      if (RingDequeue(ring_, cache->objs.data() + cache->len, req, RingBehavior::kBulk,
-                      nullptr) == 0) {
+      const uint32_t req = n + (cache->size - len);
+      CountOwned(cache->misses);
+      if (RingDequeue(ring_, cache->objs.data() + len, req, RingBehavior::kBulk, nullptr) == 0) {
         // The ring cannot refill us; fall back to exactly n, as rte_mempool does.
         if (RingDequeue(ring_, dst, n, RingBehavior::kBulk, nullptr) == 0) return 0;
-        if (config_.debug) return DebugCheckGet(dst, n, detail);
-        return int32_t(n);
+        return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
       }
-      cache->len += req;
+      len += req;
     } else {
-      cache->hits.fetch_add(1, std::memory_order_relaxed);
+      CountOwned(cache->hits);  // a hit in debug mode, which skips the inline path
     }
-    // LIFO: the most recently freed buffers are the likeliest to still be in cache.
-    const uint32_t* top = cache->objs.data() + cache->len;
+    const uint32_t* top = cache->objs.data() + len;
     for (uint32_t i = 0; i < n; i++) dst[i] = *(--top);
-    cache->len -= n;
-    cache->published_len.store(cache->len, std::memory_order_relaxed);
+    cache->len.store(len - n, std::memory_order_relaxed);
   }
-  if (config_.debug) return DebugCheckGet(dst, n, detail);
-  return int32_t(n);
+  return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
 }
 
 int32_t Pool::Alloc(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail) {
@@ -262,9 +259,9 @@ int32_t Pool::Alloc(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* de
   return got;
 }
 
-int32_t Pool::Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail) {
+int32_t Pool::PutSlow(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail) {
   if (n == 0) return 0;
-  if (config_.debug) {
+  if (debug_) {
     const int32_t st = DebugCheckPut(src, n, detail);
     if (st != kOk) return st;
   }
@@ -272,16 +269,17 @@ int32_t Pool::Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail
     RingEnqueue(ring_, src, n, RingBehavior::kBulk, nullptr);
     return int32_t(n);
   }
-  std::memcpy(cache->objs.data() + cache->len, src, size_t(n) * 4);
-  cache->len += n;
-  if (cache->len >= cache->flush_threshold) {
+  uint32_t len = cache->len.load(std::memory_order_relaxed);
+  std::memcpy(cache->objs.data() + len, src, size_t(n) * 4);
+  len += n;
+  if (len >= cache->flush_threshold) {
     // Keep the nominal size, hand the excess back: the ring always has room because it can
     // hold every buffer of the pool.
-    RingEnqueue(ring_, cache->objs.data() + cache->size, cache->len - cache->size,
-                RingBehavior::kBulk, nullptr);
-    cache->len = cache->size;
+    RingEnqueue(ring_, cache->objs.data() + cache->size, len - cache->size, RingBehavior::kBulk,
+                nullptr);
+    len = cache->size;
   }
-  cache->published_len.store(cache->len, std::memory_order_relaxed);
+  cache->len.store(len, std::memory_order_relaxed);
   return int32_t(n);
 }
 
@@ -362,7 +360,7 @@ PoolStats Pool::Stats() {
   s.cache_misses = retired_misses_;
   for (PoolCache* c : caches_) {
     // A snapshot: len is owned by another thread; a relaxed read is all we promise.
-    s.free_in_caches += c->published_len.load(std::memory_order_relaxed);
+    s.free_in_caches += c->len.load(std::memory_order_relaxed);
     s.cache_hits += c->hits.load(std::memory_order_relaxed);
     s.cache_misses += c->misses.load(std::memory_order_relaxed);
   }

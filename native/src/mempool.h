@@ -92,8 +92,9 @@ struct PoolLayout {
 struct PoolCache {
   uint32_t size = 0;
   uint32_t flush_threshold = 0;
-  uint32_t len = 0;
-  std::atomic<uint32_t> published_len{0};  // len as last left by the owner, for Stats()
+  // Written only by the owner; atomic (relaxed: plain moves on x86) so that Stats() may
+  // read it from another thread.
+  std::atomic<uint32_t> len{0};
   std::vector<uint32_t> objs;
   std::atomic<uint64_t> hits{0};    // get calls served from the cache
   std::atomic<uint64_t> misses{0};  // get calls that went to the shared ring
@@ -123,12 +124,13 @@ class Pool {
 
   // All or nothing: returns n, or 0 when fewer than n buffers are free. In debug mode it
   // may return kErrUseAfterFree (a freed buffer was written to), with *detail filled.
-  int32_t Get(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
+  // The cache-hit path is inline (below): a call per burst is a visible share of its cost.
+  inline int32_t Get(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
   // Get plus a reset of each buffer's metadata, as a receive path wants it.
   int32_t Alloc(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
   // Returns n buffers. Indices must be < count (the binding checks). In debug mode a buffer
   // that is not allocated gives kErrDoubleFree and nothing is returned.
-  int32_t Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail);
+  inline int32_t Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail);
 
   PoolStats Stats();
 
@@ -147,11 +149,14 @@ class Pool {
 
  private:
   Pool() = default;
+  int32_t GetSlow(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
+  int32_t PutSlow(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail);
   int32_t DebugCheckGet(uint32_t* dst, uint32_t n, ErrorDetail* detail);
   int32_t DebugCheckPut(const uint32_t* src, uint32_t n, ErrorDetail* detail);
   void ResetMeta(const uint32_t* idx, uint32_t n);
 
   PoolConfig config_;
+  bool debug_ = false;  // config_.debug, kept next to the fast path's other reads
   uint8_t* base_ = nullptr;
   size_t region_size_ = 0;
   int fd_ = -1;
@@ -164,6 +169,40 @@ class Pool {
   uint64_t retired_hits_ = 0;  // counters of caches already released (under caches_mu_)
   uint64_t retired_misses_ = 0;
 };
+
+// Only the owning thread writes a cache's counters, so a plain load and store will do; an
+// atomic increment would be a locked instruction on every call.
+inline void CountOwned(std::atomic<uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+inline int32_t Pool::Get(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail) {
+  if (cache != nullptr && !debug_) {
+    const uint32_t len = cache->len.load(std::memory_order_relaxed);
+    if (n - 1 < len && n < cache->size) {  // 0 < n <= len
+      CountOwned(cache->hits);
+      // LIFO: the most recently freed buffers are the likeliest to still be in cache.
+      const uint32_t* top = cache->objs.data() + len;
+      for (uint32_t i = 0; i < n; i++) dst[i] = *(--top);
+      cache->len.store(len - n, std::memory_order_relaxed);
+      return int32_t(n);
+    }
+  }
+  return GetSlow(cache, dst, n, detail);
+}
+
+inline int32_t Pool::Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail) {
+  if (cache != nullptr && !debug_) {
+    const uint32_t len = cache->len.load(std::memory_order_relaxed);
+    if (n <= kCacheMaxSize && len + n < cache->flush_threshold) {
+      uint32_t* out = cache->objs.data() + len;
+      for (uint32_t i = 0; i < n; i++) out[i] = src[i];
+      cache->len.store(len + n, std::memory_order_relaxed);
+      return int32_t(n);
+    }
+  }
+  return PutSlow(cache, src, n, detail);
+}
 
 // Validates a configuration; returns kOk or an error with a message naming the field.
 int32_t ValidatePoolConfig(const PoolConfig& config, std::string* error);
