@@ -302,7 +302,10 @@ Napi::Value PoolAttach(const Napi::CallbackInfo& info) {
   return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
 }
 
-void ClosePoolSlot(napi_env env, ThreadState* ts, int32_t handle) {
+// detach: make this handle's views zero-length (an explicit close). A handle closed because
+// the garbage collector took its Mempool object keeps them: user code may still hold a view,
+// and the view itself keeps the memory mapped.
+void ClosePoolSlot(napi_env env, ThreadState* ts, int32_t handle, bool detach) {
   PoolSlot* slot = ts->pools.Find(handle);
   if (slot->cache) slot->pool->ReleaseCache(slot->cache.get());
   {
@@ -312,7 +315,7 @@ void ClosePoolSlot(napi_env env, ThreadState* ts, int32_t handle) {
   for (napi_ref ref : slot->views) {
     if (env) {
       napi_value ab;
-      if (napi_get_reference_value(env, ref, &ab) == napi_ok && ab) napi_detach_arraybuffer(env, ab);
+      if (detach && napi_get_reference_value(env, ref, &ab) == napi_ok && ab) napi_detach_arraybuffer(env, ab);
       napi_delete_reference(env, ref);
     }
   }
@@ -324,7 +327,7 @@ Napi::Value PoolClose(const Napi::CallbackInfo& info) {
   ThreadState* ts = State(env);
   const int32_t handle = info[0].ToNumber().Int32Value();
   if (!ts->pools.Find(handle)) return Napi::Boolean::New(env, false);  // closing twice is fine
-  ClosePoolSlot(env, ts, handle);
+  ClosePoolSlot(env, ts, handle, info.Length() < 2 || info[1].ToBoolean().Value());
   return Napi::Boolean::New(env, true);
 }
 

@@ -119,7 +119,8 @@ const META_NAMES = [
   'chain',
 ] as const;
 
-const finalizer = new FinalizationRegistry<number>((handle) => native.poolClose(handle));
+// A Mempool dropped without close() still returns its cache; its views stay valid.
+const finalizer = new FinalizationRegistry<number>((handle) => native.poolClose(handle, false));
 
 /**
  * A pool of fixed-size packet buffers in one shared memory region (memfd, on hugepages

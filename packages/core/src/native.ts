@@ -12,7 +12,7 @@ export interface NativeBinding {
   setErrorClass(ctor: unknown): void;
   poolCreate(options: object): NativePoolInfo;
   poolAttach(id: number): NativePoolInfo;
-  poolClose(handle: number): boolean;
+  poolClose(handle: number, detachViews?: boolean): boolean;
   poolStats(handle: number): {
     count: number;
     inUse: number;

@@ -255,3 +255,36 @@ describe('Mempool', () => {
     );
   });
 });
+
+describe('Mempool dropped without close()', () => {
+  it('returns its cache when collected and leaves views that are still held valid', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const dist = join(import.meta.dirname, '..', 'dist', 'index.js');
+    const script = `
+      const { Mempool, Burst } = await import(${JSON.stringify(dist)});
+      const keeper = Mempool.create({ count: 4096, name: 'gc' });
+      let bytes;
+      (() => {
+        const other = Mempool.attach(keeper.share());
+        const b = new Burst(64);
+        for (let i = 0; i < 10; i++) { other.get(b, 64); other.put(b); }
+        bytes = other.bytes; // outlives its Mempool object
+      })();
+      const before = keeper.stats().freeInCaches;
+      for (let i = 0; i < 10 && keeper.stats().freeInCaches > 0; i++) {
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      bytes[100] = 7;
+      console.log(JSON.stringify({ before, after: keeper.stats().freeInCaches, len: bytes.length, byte: keeper.bytes[100] }));
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.before).toBeGreaterThan(0);
+    expect(out.after).toBe(0);
+    expect(out.len).toBe(4096 * 2048);
+    expect(out.byte).toBe(7);
+  });
+});
