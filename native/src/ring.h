@@ -137,11 +137,11 @@ inline void WaitTail(std::atomic<uint32_t>& tail, uint32_t expected) {
 
 }  // namespace ring_detail
 
-// Enqueues up to n entries. Returns how many were enqueued (0 or n for kBulk).
-// free_space, if given, receives the free slots left after the operation.
-inline uint32_t RingEnqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBehavior behavior,
-                            uint32_t* free_space) {
-  const bool single = r->flags & kRingSingleProducer;
+namespace ring_detail {
+
+template <bool single>
+inline uint32_t Enqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBehavior behavior,
+                        uint32_t* free_space) {
   const uint32_t capacity = r->capacity;
   uint32_t old_head, new_head, free_entries;
   const uint32_t max = n;
@@ -161,7 +161,7 @@ inline uint32_t RingEnqueue(RingHeader* r, const uint32_t* src, uint32_t n, Ring
       return 0;
     }
     new_head = old_head + n;
-    if (single) {
+    if constexpr (single) {
       r->prod.head.store(new_head, std::memory_order_relaxed);
       break;
     }
@@ -170,18 +170,16 @@ inline uint32_t RingEnqueue(RingHeader* r, const uint32_t* src, uint32_t n, Ring
       break;
     }
   }
-  ring_detail::CopyIn(r, old_head, src, n);
-  if (!single) ring_detail::WaitTail(r->prod.tail, old_head);
+  CopyIn(r, old_head, src, n);
+  if constexpr (!single) WaitTail(r->prod.tail, old_head);
   r->prod.tail.store(new_head, std::memory_order_release);
   if (free_space) *free_space = free_entries - n;
   return n;
 }
 
-// Dequeues up to n entries. Returns how many were dequeued (0 or n for kBulk).
-// available, if given, receives the entries left after the operation.
-inline uint32_t RingDequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior behavior,
-                            uint32_t* available) {
-  const bool single = r->flags & kRingSingleConsumer;
+template <bool single>
+inline uint32_t Dequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior behavior,
+                        uint32_t* available) {
   uint32_t old_head, new_head, entries;
   const uint32_t max = n;
   old_head = r->cons.head.load(std::memory_order_relaxed);
@@ -198,7 +196,7 @@ inline uint32_t RingDequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavi
       return 0;
     }
     new_head = old_head + n;
-    if (single) {
+    if constexpr (single) {
       r->cons.head.store(new_head, std::memory_order_relaxed);
       break;
     }
@@ -207,11 +205,32 @@ inline uint32_t RingDequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavi
       break;
     }
   }
-  ring_detail::CopyOut(r, old_head, dst, n);
-  if (!single) ring_detail::WaitTail(r->cons.tail, old_head);
+  CopyOut(r, old_head, dst, n);
+  if constexpr (!single) WaitTail(r->cons.tail, old_head);
   r->cons.tail.store(new_head, std::memory_order_release);
   if (available) *available = entries - n;
   return n;
+}
+
+}  // namespace ring_detail
+
+// Enqueues up to n entries. Returns how many were enqueued (0 or n for kBulk).
+// free_space, if given, receives the free slots left after the operation.
+// The single/multi choice is made once here, so each variant compiles to straight-line code.
+inline uint32_t RingEnqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBehavior behavior,
+                            uint32_t* free_space) {
+  return (r->flags & kRingSingleProducer)
+             ? ring_detail::Enqueue<true>(r, src, n, behavior, free_space)
+             : ring_detail::Enqueue<false>(r, src, n, behavior, free_space);
+}
+
+// Dequeues up to n entries. Returns how many were dequeued (0 or n for kBulk).
+// available, if given, receives the entries left after the operation.
+inline uint32_t RingDequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior behavior,
+                            uint32_t* available) {
+  return (r->flags & kRingSingleConsumer)
+             ? ring_detail::Dequeue<true>(r, dst, n, behavior, available)
+             : ring_detail::Dequeue<false>(r, dst, n, behavior, available);
 }
 
 // Entries in the ring; exact when no operation is in flight, a snapshot otherwise.

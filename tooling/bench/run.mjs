@@ -17,33 +17,59 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
 const commands = [];
 
-function nativeRuns() {
-  commands.push('make -s -C native build-bench', 'native/build-bench/native_bench');
+function buildNative() {
+  commands.push('make -s -C native build-bench');
   execFileSync('make', ['-s', '-C', join(repo, 'native'), 'build-bench'], { stdio: 'inherit' });
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    const r = spawnSync(join(repo, 'native', 'build-bench', 'native_bench'), [], { encoding: 'utf8', timeout: 300_000 });
-    if (r.status !== 0) throw new Error(`native bench failed: ${r.stderr}`);
-    const figures = {};
-    for (const line of r.stdout.split('\n')) {
-      if (line.startsWith('{')) {
-        const f = JSON.parse(line);
-        figures[f.name] = f;
-      }
+}
+
+function nativeOnce() {
+  commands.push('native/build-bench/native_bench');
+  const r = spawnSync(join(repo, 'native', 'build-bench', 'native_bench'), [], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`native bench failed: ${r.stderr}`);
+  const figures = {};
+  for (const line of r.stdout.split('\n')) {
+    if (line.startsWith('{')) {
+      const f = JSON.parse(line);
+      figures[f.name] = f.value;
     }
-    runs.push(figures);
   }
-  const names = Object.keys(runs[0]);
-  return Object.fromEntries(names.map((n) => [n, { ...runs[0][n], value: median(runs.map((r) => r[n]?.value)) }]));
+  return figures;
+}
+
+/** Median of each key over a list of { key: number } maps. */
+function medianOf(maps) {
+  const keys = new Set(maps.flatMap((m) => Object.keys(m ?? {})));
+  return Object.fromEntries([...keys].map((k) => [k, median(maps.map((m) => m?.[k]))]));
 }
 
 console.log(`vnf-sdk core benchmarks, ${RUNS} runs per figure (medians)`);
 console.log(`machine: ${JSON.stringify(machine())}\n`);
 
-const ours = nativeRuns();
+// Ours and DPDK's take turns, run after run: on a shared machine a burst of noise then hits
+// both sides instead of one.
+buildNative();
+const nativeRuns = [];
+const dpdkRuns = [];
+const jsRuns = [];
+let dpdk = { available: false, reason: 'not run' };
+for (let i = 0; i < RUNS; i++) {
+  nativeRuns.push(nativeOnce());
+  dpdk = await runDpdkPeers({ runs: 1 });
+  if (dpdk.available) dpdkRuns.push(dpdk);
+  commands.push(...(dpdk.commands ?? []));
+  jsRuns.push(measureCoreJs());
+  process.stdout.write(`run ${i + 1}/${RUNS} done\n`);
+}
+const ours = Object.fromEntries(Object.entries(medianOf(nativeRuns)).map(([k, v]) => [k, { value: v }]));
 console.log(`native: TSC ${(ours['tsc-hz'].value / 1e9).toFixed(2)} GHz`);
-const dpdk = await runDpdkPeers({ runs: RUNS });
-commands.push(...(dpdk.commands ?? []));
+if (dpdk.available) {
+  dpdk = {
+    ...dpdk,
+    ring: medianOf(dpdkRuns.map((d) => d.ring)),
+    ring4: medianOf(dpdkRuns.map((d) => d.ring4)),
+    mempool: medianOf(dpdkRuns.map((d) => d.mempool)),
+  };
+}
 const peerName = dpdk.available ? `DPDK ${dpdk.version}` : null;
 if (!dpdk.available) console.log(`DPDK peer unavailable: ${dpdk.reason}`);
 
@@ -82,7 +108,7 @@ for (const [name, key] of Object.entries(mempoolPeers)) {
 }
 
 // JavaScript: the same loop through the public API, next to it in C++.
-const js = Array.from({ length: RUNS }, () => measureCoreJs());
+const js = jsRuns;
 const cLoop = ours['loop-get-enq-deq-put-32'];
 records.push(
   record(
@@ -101,5 +127,5 @@ records.push(
 commands.push('node tooling/bench/core-js.mjs (measureCoreJs, in this process)');
 
 printTable(records);
-const file = writeResults(repo, 'core', records, { runs: RUNS, tscHz: ours['tsc-hz'].value, commands });
+const file = writeResults(repo, 'core', records, { runs: RUNS, tscHz: ours['tsc-hz'].value, commands: [...new Set(commands)] });
 console.log(`\nwrote ${file}`);
