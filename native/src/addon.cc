@@ -9,6 +9,8 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -77,6 +79,10 @@ struct BurstSlot {
   uint32_t capacity = 0;
 };
 
+// Generations come from one process-wide counter, so a handle made on one thread and used
+// on another (where the same slot number may be live) is very unlikely to match.
+std::atomic<uint32_t> g_generation{0};
+
 // A table of live objects addressed by handle = slot | generation << 16.
 template <class T>
 struct SlotTable {
@@ -87,6 +93,8 @@ struct SlotTable {
   };
   std::vector<Entry> entries;
   std::vector<uint32_t> free_list;
+
+  bool Full() const { return free_list.empty() && entries.size() >= 0xffff; }
 
   int32_t Insert(T value) {
     uint32_t slot;
@@ -100,7 +108,10 @@ struct SlotTable {
     }
     Entry& e = entries[slot];
     e.value = std::move(value);
-    e.gen = uint16_t(e.gen % 0x7fff + 1);  // 1..32767 keeps handles positive
+    uint16_t gen;
+    do gen = uint16_t(g_generation.fetch_add(1, std::memory_order_relaxed) % 0x7fff + 1);
+    while (gen == e.gen);  // 1..32767 keeps handles positive; never the slot's last one
+    e.gen = gen;
     e.live = true;
     return int32_t(slot | (uint32_t(e.gen) << 16));
   }
@@ -128,7 +139,9 @@ struct ThreadState {
   // Out-parameters of hot calls, shared with JS as a Uint32Array:
   // [0] free space after enqueue / entries left after dequeue, [1] failing buffer index,
   // [2] its position in the burst.
-  uint32_t* scratch = nullptr;
+  // Native memory exposed through an external ArrayBuffer: V8 cannot move or free it
+  // (a transfer of an external buffer copies it), unlike memory V8 allocated itself.
+  alignas(64) uint32_t scratch[16] = {};
   napi_ref scratch_ref = nullptr;
   napi_ref error_ctor = nullptr;
 };
@@ -219,47 +232,46 @@ Napi::Object DescribePool(Napi::Env env, ThreadState* ts, int32_t handle) {
   o.Set("pageSize", layout->page_size);
   o.Set("fd", pool->fd());
   o.Set("regionSize", double(pool->region_size()));
-  o.Set("buffersSize", double(layout->buffers_size));
-  // Two views: the buffers (at most 4 GiB, one Uint8Array) and the tail holding the
-  // layout record, the metadata arrays and the free ring.
-  const uint64_t tail_off = reinterpret_cast<const uint8_t*>(layout) - pool->base();
-  Napi::ArrayBuffer buffers = PoolView(env, pool, pool->base(), layout->buffers_size);
-  Napi::ArrayBuffer tail =
-      PoolView(env, pool, pool->base() + tail_off, pool->region_size() - tail_off);
-  for (Napi::ArrayBuffer ab : {buffers, tail}) {
+  o.Set("buffersSize", double(pool->buffers_size()));
+  // One view for the buffers (at most 4 GiB, one Uint8Array) and one per metadata array,
+  // each exactly its own size: nothing else of the region is reachable from JavaScript.
+  auto keep = [&](Napi::ArrayBuffer ab) {
     napi_ref ref;
     napi_create_reference(env, ab, 1, &ref);
     slot->views.push_back(ref);
-  }
-  o.Set("buffers", buffers);
-  o.Set("tail", tail);
-  o.Set("tailOffset", double(tail_off));
+    return ab;
+  };
+  o.Set("buffers", keep(PoolView(env, pool, pool->base(), pool->buffers_size())));
   Napi::Object meta = Napi::Object::New(env);
   for (uint32_t f = 0; f < kMetaFieldCount; f++) {
-    Napi::Object field = Napi::Object::New(env);
-    field.Set("offset", double(layout->meta_offset[f] - tail_off));
-    field.Set("width", kMetaFields[f].width);
-    meta.Set(kMetaFields[f].name, field);
+    if (f == kMetaState) continue;  // debug bookkeeping, native only
+    const MetaField field = MetaField(f);
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("buffer", keep(PoolView(env, pool, static_cast<uint8_t*>(pool->meta(field)),
+                                      size_t(pool->count()) * kMetaFields[f].width)));
+    entry.Set("width", kMetaFields[f].width);
+    entry.Set("offset", double(pool->meta_offset(field)));
+    meta.Set(kMetaFields[f].name, entry);
   }
   o.Set("meta", meta);
-  o.Set("ringOffset", double(layout->ring_offset));
-  o.Set("metadataBytesPerBuffer",
-        double(pool->region_size() - layout->buffers_size) / double(layout->count));
+  o.Set("layoutOffset", double(reinterpret_cast<const uint8_t*>(layout) - pool->base()));
+  o.Set("overheadPerBuffer", double(pool->overhead_bytes()) / double(pool->count()));
   return o;
 }
 
+// Adds a handle on `pool` to this thread's table. The caller has already counted it as
+// open (g_open_handles); on failure that count is given back and nothing is left behind.
 int32_t InsertPool(Napi::Env env, ThreadState* ts, std::shared_ptr<Pool> pool, uint32_t id) {
-  {
+  if (ts->pools.Full()) {
     std::lock_guard<std::mutex> lock(g_open_mu);
-    g_open_handles[pool.get()]++;
+    if (--g_open_handles[pool.get()] == 0) g_open_handles.erase(pool.get());
+    Throw(env, kErrNoMemory, "too many pool handles open on this thread (65535)");
   }
   PoolSlot slot;
   slot.id = id;
   if (pool->config().cache_size) slot.cache = pool->NewCache(pool->config().cache_size);
   slot.pool = std::move(pool);
-  const int32_t handle = ts->pools.Insert(std::move(slot));
-  if (handle < 0) Throw(env, handle, "too many pool handles open on this thread (65535)");
-  return handle;
+  return ts->pools.Insert(std::move(slot));
 }
 
 Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
@@ -286,6 +298,10 @@ Napi::Value PoolCreate(const Napi::CallbackInfo& info) {
   const int32_t st = Pool::Create(c, &pool, &error);
   if (st != kOk) Throw(env, st, error);
   const uint32_t id = g_pools.Add(pool);
+  {
+    std::lock_guard<std::mutex> lock(g_open_mu);
+    g_open_handles[pool.get()]++;
+  }
   return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
 }
 
@@ -295,8 +311,11 @@ Napi::Value PoolAttach(const Napi::CallbackInfo& info) {
   const uint32_t id = info[0].ToNumber().Uint32Value();
   std::shared_ptr<Pool> pool = g_pools.Find(id);
   if (pool) {
+    // Check and count under one lock, so a racing last close cannot be revived.
     std::lock_guard<std::mutex> lock(g_open_mu);
-    if (g_open_handles.count(pool.get()) == 0) pool.reset();
+    auto it = g_open_handles.find(pool.get());
+    if (it == g_open_handles.end()) pool.reset();
+    else it->second++;
   }
   if (!pool) Throw(env, kErrClosed, "pool #" + std::to_string(id) + " does not exist or was closed by every holder");
   return DescribePool(env, ts, InsertPool(env, ts, std::move(pool), id));
@@ -439,6 +458,7 @@ Napi::Value BurstCreate(const Napi::CallbackInfo& info) {
     Throw(env, kErrInvalidArgument, "burst capacity " + std::to_string(capacity) + " must be between 1 and 4096");
   auto* ids = static_cast<uint32_t*>(std::aligned_alloc(64, (size_t(capacity) * 4 + 63) / 64 * 64));
   if (!ids) Throw(env, kErrNoMemory, "burst: out of memory");
+  std::memset(ids, 0, (size_t(capacity) * 4 + 63) / 64 * 64);  // never show JS stale heap
   BurstSlot slot{ids, capacity};
   const int32_t handle = ts->bursts.Insert(slot);
   if (handle < 0) {
@@ -465,16 +485,22 @@ Napi::Value BurstCreate(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- hot path (raw N-API)
 
-// Reads up to N int32 arguments; missing or non-numeric ones read as -1 (invalid).
+// Reads up to N integer arguments. Anything that is not an integer in int32 range (NaN,
+// fractions, 2^32 + 1, a string) makes the call fail with kErrInvalidArgument instead of
+// being wrapped or truncated into some other valid-looking value.
 template <size_t N>
-inline void Args(napi_env env, napi_callback_info info, int32_t (&out)[N]) {
+inline bool Args(napi_env env, napi_callback_info info, int32_t (&out)[N]) {
   size_t argc = N;
   napi_value argv[N];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < N) return false;
   for (size_t i = 0; i < N; i++) {
-    out[i] = -1;
-    if (i < argc) napi_get_value_int32(env, argv[i], &out[i]);
+    double d;
+    if (napi_get_value_double(env, argv[i], &d) != napi_ok) return false;
+    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != double(int32_t(d))) return false;
+    out[i] = int32_t(d);
   }
+  return true;
 }
 
 inline napi_value Int(napi_env env, int32_t v) {
@@ -497,7 +523,7 @@ inline int32_t ResolvePoolBurst(ThreadState* ts, const int32_t* a, PoolSlot** po
 template <bool kAlloc>
 napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
   int32_t a[4];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   ThreadState* ts = t_state;
   PoolSlot* p;
   BurstSlot* b;
@@ -518,7 +544,7 @@ napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
 // put(pool, burst, start, n): ids[start .. start+n) go back to the pool, all or nothing.
 napi_value PoolPut(napi_env env, napi_callback_info info) {
   int32_t a[4];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   ThreadState* ts = t_state;
   PoolSlot* p;
   BurstSlot* b;
@@ -551,7 +577,7 @@ napi_value PoolPut(napi_env env, napi_callback_info info) {
 // Debug-mode ownership check used by the JS copy helpers: 1 allocated, 0 not, <0 error.
 napi_value PoolOwns(napi_env env, napi_callback_info info) {
   int32_t a[2];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   PoolSlot* p = t_state->pools.Find(a[0]);
   if (!p) return Int(env, kErrClosed);
   if (a[1] < 0 || uint32_t(a[1]) >= p->pool->count()) return Int(env, kErrIndexRange);
@@ -563,7 +589,7 @@ napi_value PoolOwns(napi_env env, napi_callback_info info) {
 template <RingBehavior kBehavior>
 napi_value RingEnqueueImpl(napi_env env, napi_callback_info info) {
   int32_t a[4];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   ThreadState* ts = t_state;
   RingSlot* r = ts->rings.Find(a[0]);
   if (!r) return Int(env, kErrClosed);
@@ -579,7 +605,7 @@ napi_value RingEnqueueImpl(napi_env env, napi_callback_info info) {
 template <RingBehavior kBehavior>
 napi_value RingDequeueImpl(napi_env env, napi_callback_info info) {
   int32_t a[4];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   ThreadState* ts = t_state;
   RingSlot* r = ts->rings.Find(a[0]);
   if (!r) return Int(env, kErrClosed);
@@ -594,7 +620,7 @@ napi_value RingDequeueImpl(napi_env env, napi_callback_info info) {
 
 napi_value RingCountJs(napi_env env, napi_callback_info info) {
   int32_t a[1];
-  Args(env, info, a);
+  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
   RingSlot* r = t_state->rings.Find(a[0]);
   return Int(env, r ? int32_t(RingCount(r->ring->hdr)) : kErrClosed);
 }
@@ -634,8 +660,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     t_owner = std::make_shared<ThreadState>();
     t_state = t_owner.get();
     napi_add_env_cleanup_hook(env, Cleanup, nullptr);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, 64);
-    t_state->scratch = static_cast<uint32_t*>(ab.Data());
+    // The view keeps the thread state alive for as long as it exists.
+    auto* hold = new std::shared_ptr<ThreadState>(t_owner);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, t_state->scratch, sizeof(t_state->scratch),
+        [](Napi::Env, void*, std::shared_ptr<ThreadState>* h) { delete h; }, hold);
     napi_create_reference(env, ab, 1, &t_state->scratch_ref);
   }
   napi_value scratch_ab;
@@ -674,7 +703,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(r.name, Napi::Value(env, fn));
   }
   Napi::Object codes = Napi::Object::New(env);
-  for (int32_t s = kErrInvalidArgument; s >= kErrSystem; s--) codes.Set(std::to_string(s), StatusCode(s));
+  for (int32_t s = kErrInvalidArgument; s >= kErrPoolOverflow; s--) codes.Set(std::to_string(s), StatusCode(s));
   exports.Set("statusCodes", codes);
 #if defined(__SANITIZE_ADDRESS__)
   exports.Set("sanitized", true);

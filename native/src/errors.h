@@ -19,6 +19,7 @@ enum Status : int32_t {
   kErrNoMemory = -9,
   kErrNoHugepages = -10,
   kErrSystem = -11,
+  kErrPoolOverflow = -12,
 };
 
 inline const char* StatusCode(int32_t s) {
@@ -34,6 +35,7 @@ inline const char* StatusCode(int32_t s) {
     case kErrNoMemory: return "VNF_NO_MEMORY";
     case kErrNoHugepages: return "VNF_NO_HUGEPAGES";
     case kErrSystem: return "VNF_SYSTEM";
+    case kErrPoolOverflow: return "VNF_POOL_OVERFLOW";
     default: return "VNF_UNKNOWN";
   }
 }

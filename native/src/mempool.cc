@@ -79,7 +79,6 @@ int32_t Pool::Create(const PoolConfig& config, std::shared_ptr<Pool>* out, std::
   if (st != kOk) return st;
 
   const uint64_t count = config.count;
-  const uint32_t ring_slots = RingSlotsFor(config.count, true);
   uint64_t off = count * config.buf_size;
   const uint64_t buffers_size = off;
   off = AlignUp(off, 64);
@@ -91,9 +90,6 @@ int32_t Pool::Create(const PoolConfig& config, std::shared_ptr<Pool>* out, std::
     meta_offset[f] = off;
     off += count * kMetaFields[f].width;
   }
-  off = AlignUp(off, 128);
-  const uint64_t ring_offset = off;
-  off += RingMemSize(ring_slots);
   const uint64_t needed = off;
 
   // Hugepages when asked or when enough are free; otherwise 4 KiB pages, and say why.
@@ -180,11 +176,23 @@ int32_t Pool::Create(const PoolConfig& config, std::shared_ptr<Pool>* out, std::
   layout->buffers_offset = 0;
   layout->buffers_size = buffers_size;
   std::copy(meta_offset, meta_offset + kMetaFieldCount, layout->meta_offset);
-  layout->ring_offset = ring_offset;
   std::snprintf(layout->name, sizeof(layout->name), "%s", config.name.c_str());
   pool->layout_ = layout;
+  // Native code never reads the region's own copy back: JavaScript (or a peer holding the
+  // memfd) can write it. These private copies are what bounds every access.
+  std::copy(meta_offset, meta_offset + kMetaFieldCount, pool->meta_offset_);
+  pool->buffers_size_ = buffers_size;
 
-  pool->ring_ = reinterpret_cast<RingHeader*>(pool->base_ + ring_offset);
+  // The free ring lives outside the shared region for the same reason: its geometry and
+  // cursors must not be writable by anything but this code.
+  const uint32_t ring_slots = RingSlotsFor(config.count, true);
+  pool->ring_bytes_ = (RingMemSize(ring_slots) + 127) / 128 * 128;
+  pool->ring_ = static_cast<RingHeader*>(std::aligned_alloc(128, pool->ring_bytes_));
+  if (!pool->ring_) {
+    *error = "pool '" + config.name + "': out of memory for the free ring";
+    return kErrNoMemory;
+  }
+  new (pool->ring_) RingHeader();
   RingInit(pool->ring_, config.count, kRingExactCapacity);
   // Fill in ascending order so that a fresh pool hands out 0, 1, 2, ... (easier to debug).
   uint32_t chunk[256];
@@ -200,6 +208,7 @@ int32_t Pool::Create(const PoolConfig& config, std::shared_ptr<Pool>* out, std::
 }
 
 Pool::~Pool() {
+  std::free(ring_);
   if (base_) munmap(base_, region_size_);
   if (fd_ >= 0) close(fd_);
 }
@@ -228,28 +237,35 @@ void Pool::ReleaseCache(PoolCache* cache) {
 
 int32_t Pool::GetSlow(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail) {
   if (n == 0) return 0;
-  if (cache == nullptr || cache->size == 0 || n >= cache->size) {
-    if (cache) CountOwned(cache->misses);
+  if (cache == nullptr || cache->size == 0) {
     if (RingDequeue(ring_, dst, n, RingBehavior::kBulk, nullptr) == 0) return 0;
+    return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
+  }
+  uint32_t len = cache->len.load(std::memory_order_relaxed);
+  if (n <= len) {
+    CountOwned(cache->hits);  // a hit that skipped the inline path (debug mode)
   } else {
-    uint32_t len = cache->len.load(std::memory_order_relaxed);
-    if (len < n) {
-      // Refill to the cache's nominal size plus what this call needs, in one ring access.
-      const uint32_t req = n + (cache->size - len);
-      CountOwned(cache->misses);
-      if (RingDequeue(ring_, cache->objs.data() + len, req, RingBehavior::kBulk, nullptr) == 0) {
-        // The ring cannot refill us; fall back to exactly n, as rte_mempool does.
-        if (RingDequeue(ring_, dst, n, RingBehavior::kBulk, nullptr) == 0) return 0;
-        return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
-      }
+    CountOwned(cache->misses);
+    // Refill to the cache's nominal size plus what this call needs, in one ring access.
+    const uint32_t req = n < cache->size ? n + (cache->size - len) : 0;
+    if (req != 0 &&
+        RingDequeue(ring_, cache->objs.data() + len, req, RingBehavior::kBulk, nullptr) == req) {
       len += req;
     } else {
-      CountOwned(cache->hits);  // a hit in debug mode, which skips the inline path
+      // Large request, or the ring cannot refill us: what the cache has plus the rest from
+      // the ring (as rte_mempool does). The ring part is all or nothing, so on failure the
+      // cache is untouched and the call changes nothing.
+      const uint32_t rest = n - len;
+      if (RingDequeue(ring_, dst, rest, RingBehavior::kBulk, nullptr) == 0) return 0;
+      const uint32_t* top = cache->objs.data() + len;
+      for (uint32_t i = rest; i < n; i++) dst[i] = *(--top);
+      cache->len.store(0, std::memory_order_relaxed);
+      return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
     }
-    const uint32_t* top = cache->objs.data() + len;
-    for (uint32_t i = 0; i < n; i++) dst[i] = *(--top);
-    cache->len.store(len - n, std::memory_order_relaxed);
   }
+  const uint32_t* top = cache->objs.data() + len;
+  for (uint32_t i = 0; i < n; i++) dst[i] = *(--top);
+  cache->len.store(len - n, std::memory_order_relaxed);
   return debug_ ? DebugCheckGet(dst, n, detail) : int32_t(n);
 }
 
@@ -265,22 +281,33 @@ int32_t Pool::PutSlow(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDe
     const int32_t st = DebugCheckPut(src, n, detail);
     if (st != kOk) return st;
   }
+  // The free ring holds exactly `count`: it can only refuse entries if more buffers are
+  // freed than exist, i.e. after a double free that debug mode was not there to catch.
   if (cache == nullptr || cache->size == 0 || n > kCacheMaxSize) {
-    RingEnqueue(ring_, src, n, RingBehavior::kBulk, nullptr);
+    if (RingEnqueue(ring_, src, n, RingBehavior::kBulk, nullptr) == 0) return Overflow(src, detail);
     return int32_t(n);
   }
   uint32_t len = cache->len.load(std::memory_order_relaxed);
   std::memcpy(cache->objs.data() + len, src, size_t(n) * 4);
   len += n;
   if (len >= cache->flush_threshold) {
-    // Keep the nominal size, hand the excess back: the ring always has room because it can
-    // hold every buffer of the pool.
-    RingEnqueue(ring_, cache->objs.data() + cache->size, len - cache->size, RingBehavior::kBulk,
-                nullptr);
-    len = cache->size;
+    // Keep the nominal size, hand the excess back.
+    const uint32_t excess = len - cache->size;
+    const bool ok = RingEnqueue(ring_, cache->objs.data() + cache->size, excess,
+                                RingBehavior::kBulk, nullptr) == excess;
+    cache->len.store(cache->size, std::memory_order_relaxed);
+    // On overflow the excess are duplicates of entries already free: dropping them keeps the
+    // ring consistent; the caller hears about it.
+    if (!ok) return Overflow(src, detail);
+    return int32_t(n);
   }
   cache->len.store(len, std::memory_order_relaxed);
   return int32_t(n);
+}
+
+int32_t Pool::Overflow(const uint32_t* src, ErrorDetail* detail) {
+  if (detail) *detail = ErrorDetail{src[0], 0};
+  return kErrPoolOverflow;
 }
 
 int32_t Pool::DebugCheckGet(uint32_t* dst, uint32_t n, ErrorDetail* detail) {
@@ -354,8 +381,8 @@ void Pool::ResetMeta(const uint32_t* idx, uint32_t n) {
 PoolStats Pool::Stats() {
   PoolStats s{};
   s.count = config_.count;
-  s.free_in_ring = RingCount(ring_);
   std::lock_guard<std::mutex> lock(caches_mu_);
+  s.free_in_ring = RingCount(ring_);
   s.cache_hits = retired_hits_;
   s.cache_misses = retired_misses_;
   for (PoolCache* c : caches_) {
@@ -364,6 +391,8 @@ PoolStats Pool::Stats() {
     s.cache_hits += c->hits.load(std::memory_order_relaxed);
     s.cache_misses += c->misses.load(std::memory_order_relaxed);
   }
+  // Snapshots taken at slightly different times can count a buffer being flushed twice.
+  if (uint64_t(s.free_in_ring) + s.free_in_caches > s.count) s.free_in_caches = s.count - s.free_in_ring;
   const uint64_t free_total = uint64_t(s.free_in_ring) + s.free_in_caches;
   s.in_use = free_total >= s.count ? 0 : uint32_t(s.count - free_total);
   return s;

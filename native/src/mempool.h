@@ -4,13 +4,17 @@
 // Region layout (offsets in the PoolLayout record, which lives inside the region so that
 // another process that receives the memfd can interpret it):
 //
-//   [ buffers: count * buf_size ][ layout ][ metadata arrays, 64-byte aligned ][ free ring ]
+//   [ buffers: count * buf_size ][ layout ][ metadata arrays, 64-byte aligned ]
+//
+// The free ring (a ring of indices with exact capacity count) is private memory: nothing
+// that JavaScript or a peer process can write is ever trusted for an address or a bound.
 //
 // Buffers come first so that a buffer's address is index * buf_size from the region
 // start: exactly an AF_XDP UMEM frame address and a vhost-user guest-physical offset.
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -83,7 +87,6 @@ struct PoolLayout {
   uint64_t buffers_offset;
   uint64_t buffers_size;
   uint64_t meta_offset[kMetaFieldCount];
-  uint64_t ring_offset;
   char name[32];
 };
 
@@ -129,7 +132,9 @@ class Pool {
   // Get plus a reset of each buffer's metadata, as a receive path wants it.
   int32_t Alloc(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
   // Returns n buffers. Indices must be < count (the binding checks). In debug mode a buffer
-  // that is not allocated gives kErrDoubleFree and nothing is returned.
+  // that is not allocated gives kErrDoubleFree and nothing is returned. Without debug mode a
+  // double free is noticed only when the free ring would hold more than count entries:
+  // kErrPoolOverflow, the surplus is dropped.
   inline int32_t Put(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail);
 
   PoolStats Stats();
@@ -141,7 +146,11 @@ class Pool {
   bool hugepages() const { return hugepages_; }
   const std::string& page_note() const { return page_note_; }
   PoolLayout* layout() const { return layout_; }
-  void* meta(MetaField f) const { return base_ + layout_->meta_offset[f]; }
+  void* meta(MetaField f) const { return base_ + meta_offset_[f]; }
+  uint64_t meta_offset(MetaField f) const { return meta_offset_[f]; }
+  uint64_t buffers_size() const { return buffers_size_; }
+  // Bytes spent beyond the buffers themselves: layout, metadata, page rounding, free ring.
+  uint64_t overhead_bytes() const { return region_size_ - buffers_size_ + ring_bytes_; }
   uint8_t* state() const { return static_cast<uint8_t*>(meta(kMetaState)); }
   RingHeader* ring() const { return ring_; }
   uint32_t count() const { return config_.count; }
@@ -151,6 +160,7 @@ class Pool {
   Pool() = default;
   int32_t GetSlow(PoolCache* cache, uint32_t* dst, uint32_t n, ErrorDetail* detail);
   int32_t PutSlow(PoolCache* cache, const uint32_t* src, uint32_t n, ErrorDetail* detail);
+  int32_t Overflow(const uint32_t* src, ErrorDetail* detail);
   int32_t DebugCheckGet(uint32_t* dst, uint32_t n, ErrorDetail* detail);
   int32_t DebugCheckPut(const uint32_t* src, uint32_t n, ErrorDetail* detail);
   void ResetMeta(const uint32_t* idx, uint32_t n);
@@ -162,8 +172,11 @@ class Pool {
   int fd_ = -1;
   bool hugepages_ = false;
   std::string page_note_;
-  PoolLayout* layout_ = nullptr;
+  PoolLayout* layout_ = nullptr;  // written at creation for others; never read back
+  uint64_t meta_offset_[kMetaFieldCount] = {};
+  uint64_t buffers_size_ = 0;
   RingHeader* ring_ = nullptr;
+  size_t ring_bytes_ = 0;
   std::mutex caches_mu_;
   std::vector<PoolCache*> caches_;
   uint64_t retired_hits_ = 0;  // counters of caches already released (under caches_mu_)

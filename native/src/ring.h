@@ -124,9 +124,12 @@ inline void CopyOut(const RingHeader* r, uint32_t head, uint32_t* dst, uint32_t 
 // heads were reserved. If the one before us was preempted we would spin for a whole time
 // slice, so after a while we give the CPU away: on a 2-core VM with more threads than
 // cores this is the difference between microseconds and milliseconds.
+// The load is an acquire: the entries the earlier producers (consumers) copied must be
+// visible to whoever synchronises with our tail store. Free on x86, and without it the
+// C++ model (and ThreadSanitizer) sees a race on the slots.
 inline void WaitTail(std::atomic<uint32_t>& tail, uint32_t expected) {
   unsigned spins = 0;
-  while (tail.load(std::memory_order_relaxed) != expected) {
+  while (tail.load(std::memory_order_acquire) != expected) {
     if (++spins < 256) {
       VNF_PAUSE();
     } else {
@@ -145,7 +148,9 @@ inline uint32_t Enqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBeha
   const uint32_t capacity = r->capacity;
   uint32_t old_head, new_head, free_entries;
   const uint32_t max = n;
-  old_head = r->prod.head.load(std::memory_order_relaxed);
+  // Acquire head loads and CAS, as DPDK's C11 ring now has them: on CPUs whose acquire loads
+  // are weaker (RCpc), a relaxed head could pair with a newer tail. No cost on x86.
+  old_head = r->prod.head.load(std::memory_order_acquire);
   for (;;) {
     n = max;
     // Our head must be read before the other side's tail (as DPDK's C11 ring does); else on
@@ -165,8 +170,8 @@ inline uint32_t Enqueue(RingHeader* r, const uint32_t* src, uint32_t n, RingBeha
       r->prod.head.store(new_head, std::memory_order_relaxed);
       break;
     }
-    if (r->prod.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
-                                           std::memory_order_relaxed)) {
+    if (r->prod.head.compare_exchange_weak(old_head, new_head, std::memory_order_acquire,
+                                           std::memory_order_acquire)) {
       break;
     }
   }
@@ -182,7 +187,7 @@ inline uint32_t Dequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior b
                         uint32_t* available) {
   uint32_t old_head, new_head, entries;
   const uint32_t max = n;
-  old_head = r->cons.head.load(std::memory_order_relaxed);
+  old_head = r->cons.head.load(std::memory_order_acquire);
   for (;;) {
     n = max;
     // Head before tail, as in RingEnqueue. Acquire pairs with the producers' release of
@@ -200,8 +205,8 @@ inline uint32_t Dequeue(RingHeader* r, uint32_t* dst, uint32_t n, RingBehavior b
       r->cons.head.store(new_head, std::memory_order_relaxed);
       break;
     }
-    if (r->cons.head.compare_exchange_weak(old_head, new_head, std::memory_order_relaxed,
-                                           std::memory_order_relaxed)) {
+    if (r->cons.head.compare_exchange_weak(old_head, new_head, std::memory_order_acquire,
+                                           std::memory_order_acquire)) {
       break;
     }
   }

@@ -14,6 +14,7 @@ export type VnfErrorCode =
   | 'VNF_NO_MEMORY'
   | 'VNF_NO_HUGEPAGES'
   | 'VNF_SYSTEM'
+  | 'VNF_POOL_OVERFLOW'
   | 'VNF_NATIVE_LOAD';
 
 /** A typed error: `code` says what went wrong, the message says where and with what value. */
@@ -40,4 +41,5 @@ export const STATUS: Readonly<Record<number, VnfErrorCode>> = {
   [-9]: 'VNF_NO_MEMORY',
   [-10]: 'VNF_NO_HUGEPAGES',
   [-11]: 'VNF_SYSTEM',
+  [-12]: 'VNF_POOL_OVERFLOW',
 };

@@ -77,9 +77,10 @@ export interface MempoolRegion {
   layoutOffset: number;
   /** Offset of each metadata array. */
   metaOffsets: Record<string, number>;
-  /** Offset of the free ring. */
-  ringOffset: number;
-  /** Bytes spent per buffer on everything but the buffer itself (metadata, free ring, layout). */
+  /**
+   * Bytes spent per buffer on everything but the buffer itself: metadata, layout, page
+   * rounding, and the free ring (which is private memory, outside the region).
+   */
   overheadPerBuffer: number;
 }
 
@@ -160,11 +161,8 @@ export class Mempool {
     const metaOffsets: Record<string, number> = {};
     for (const name of META_NAMES) {
       const f = info.meta[name];
-      meta[name] =
-        f.width === 2
-          ? new Uint16Array(info.tail, f.offset, info.count)
-          : new Uint32Array(info.tail, f.offset, info.count);
-      metaOffsets[name] = info.tailOffset + f.offset;
+      meta[name] = f.width === 2 ? new Uint16Array(f.buffer) : new Uint32Array(f.buffer);
+      metaOffsets[name] = f.offset;
     }
     this.meta = meta as unknown as PacketMetadata;
     this.region = {
@@ -174,10 +172,9 @@ export class Mempool {
       pageNote: info.pageNote,
       pageSize: info.pageSize,
       buffersSize: info.buffersSize,
-      layoutOffset: info.tailOffset,
+      layoutOffset: info.layoutOffset,
       metaOffsets,
-      ringOffset: info.ringOffset,
-      overheadPerBuffer: info.metadataBytesPerBuffer,
+      overheadPerBuffer: info.overheadPerBuffer,
     };
     finalizer.register(this, this.handle, this);
   }
@@ -273,6 +270,9 @@ export class Mempool {
   }
 
   private checkOwned(index: number, op: string): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.count) {
+      throw new VnfError('VNF_INDEX_RANGE', `pool '${this.name}'.${op}: buffer index ${index} is not an integer in 0..${this.count - 1}`);
+    }
     const r = native.poolOwns(this.handle, index);
     if (r === 1) return;
     if (r === 0) {
@@ -316,6 +316,16 @@ export class Mempool {
         );
       case 'VNF_BAD_HANDLE':
         return new VnfError(code, `${where}: the burst was not created on this thread`);
+      case 'VNF_INVALID_ARGUMENT':
+        return new VnfError(
+          code,
+          `${where}: n = ${n} and burst.count = ${burst?.count} must be integers with count + n <= capacity ${burst?.capacity}`,
+        );
+      case 'VNF_POOL_OVERFLOW':
+        return new VnfError(
+          code,
+          `${where}: more buffers freed than the pool holds (buffer ${index} or another was freed twice; enable debug mode to find it); the surplus was dropped`,
+        );
       default:
         return new VnfError(code, `${where}: failed with ${code}`);
     }

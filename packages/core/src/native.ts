@@ -41,8 +41,11 @@ export interface NativeBinding {
 }
 
 export interface NativeMetaField {
-  offset: number;
+  /** Exactly this field's array: count * width bytes. */
+  buffer: ArrayBuffer;
   width: number;
+  /** Offset of the array in the region. */
+  offset: number;
 }
 
 export interface NativePoolInfo {
@@ -61,11 +64,9 @@ export interface NativePoolInfo {
   regionSize: number;
   buffersSize: number;
   buffers: ArrayBuffer;
-  tail: ArrayBuffer;
-  tailOffset: number;
   meta: Record<string, NativeMetaField>;
-  ringOffset: number;
-  metadataBytesPerBuffer: number;
+  layoutOffset: number;
+  overheadPerBuffer: number;
 }
 
 export interface NativeRingInfo {

@@ -173,6 +173,9 @@ export class Ring {
       return new VnfError(code, `${where}: request does not fit a burst of capacity ${burst?.capacity} holding ${burst?.count}`);
     }
     if (code === 'VNF_BAD_HANDLE') return new VnfError(code, `${where}: the burst was not created on this thread`);
+    if (code === 'VNF_INVALID_ARGUMENT') {
+      return new VnfError(code, `${where}: burst.count = ${burst?.count} and n must be integers within the burst's capacity ${burst?.capacity}`);
+    }
     return new VnfError(code, `${where}: failed with ${code}`);
   }
 }

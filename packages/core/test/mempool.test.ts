@@ -288,3 +288,65 @@ describe('Mempool dropped without close()', () => {
     expect(out.byte).toBe(7);
   });
 });
+
+describe('the API edge', () => {
+  it('takes what the cache holds plus the rest from the ring before saying the pool is short', () => {
+    const p = Mempool.create({ count: 30, cacheSize: 20 });
+    const b = new Burst(64);
+    expect(p.get(b, 30)).toBe(30);
+    p.put(b);
+    expect(p.stats()).toMatchObject({ free: 30 });
+    expect(p.get(b, 25)).toBe(25); // 20 from this thread's cache, 5 from the ring
+    expect(new Set(b.ids.subarray(0, 25)).size).toBe(25);
+    expect(p.get(b, 6)).toBe(0); // 5 left: nothing taken
+    expect(p.stats()).toMatchObject({ inUse: 25, free: 5 });
+    p.put(b);
+    p.close();
+  });
+
+  it('refuses counts and indices that are not integers in range instead of wrapping them', () => {
+    const p = Mempool.create({ count: 64, debug: true });
+    const b = new Burst(8);
+    for (const n of [Number.NaN, 1.5, 2 ** 32, 2 ** 32 + 2, Number.POSITIVE_INFINITY]) {
+      expect(() => p.get(b, n)).toThrow(expect.objectContaining({ code: 'VNF_INVALID_ARGUMENT' }));
+      expect(b.count).toBe(0);
+    }
+    p.get(b, 2);
+    for (const index of [1.5, 2 ** 32 + 1, -1, 64, Number.NaN]) {
+      expect(() => p.write(index, Uint8Array.of(1))).toThrow(expect.objectContaining({ code: 'VNF_INDEX_RANGE' }));
+    }
+    b.count = 2 ** 32 + 1;
+    expect(() => p.put(b)).toThrow(expect.objectContaining({ code: 'VNF_INVALID_ARGUMENT' }));
+    b.count = 2;
+    p.put(b);
+    expect(p.stats().inUse).toBe(0);
+    p.close();
+  });
+
+  it('exposes each metadata array as exactly its own memory, nothing of the layout or free list', () => {
+    const p = Mempool.create({ count: 100 });
+    expect(p.meta.port.buffer.byteLength).toBe(200);
+    expect(p.meta.mark.buffer.byteLength).toBe(400);
+    expect(p.bytes.buffer.byteLength).toBe(100 * 2048);
+    // Scribbling over every array cannot disturb the pool itself.
+    for (const a of Object.values(p.meta)) a.fill(0xffffffff);
+    const b = new Burst(64);
+    expect(p.alloc(b, 64)).toBe(64);
+    p.put(b);
+    expect(p.stats()).toMatchObject({ inUse: 0, free: 100 });
+    p.close();
+  });
+
+  it('reports an overflow of the free list (a double free without debug mode) and drops the surplus', () => {
+    const p = Mempool.create({ count: 4, cacheSize: 0, name: 'small' });
+    const b = new Burst(4);
+    p.get(b, 1);
+    const i = b.ids[0];
+    p.put(b);
+    b.ids[0] = i;
+    b.count = 1;
+    expect(() => p.put(b)).toThrow(expect.objectContaining({ code: 'VNF_POOL_OVERFLOW' }));
+    expect(p.stats()).toMatchObject({ free: 4, inUse: 0 });
+    p.close();
+  });
+});

@@ -140,3 +140,41 @@ describe('Burst', () => {
     expect(b.count).toBe(0);
   });
 });
+
+describe('Ring at the API edge', () => {
+  it('keeps working when someone tries to transfer the shared scratch memory away', () => {
+    const r = Ring.create({ size: 64 });
+    const scratch = (r as unknown as { scratch: Uint32Array }).scratch;
+    try {
+      structuredClone(scratch.buffer, { transfer: [scratch.buffer as ArrayBuffer] });
+    } catch {
+      // refusing is as good as copying
+    }
+    const b = fill(new Burst(8), [1, 2, 3]);
+    expect(r.enqueueBulk(b)).toBe(3);
+    expect(r.freeSpace).toBe(60);
+    r.close();
+  });
+
+  it('rejects a burst handle made on another thread', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const r = Ring.create({ size: 64 });
+    const mine = fill(new Burst(8), [1, 2, 3]);
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.dist).then(({ Ring, Burst }) => {
+        const local = new Burst(8); // slot 0 of this thread's table, like the main thread's
+        const ring = Ring.attach(workerData.ring);
+        try { ring.enqueueBurst(workerData.burst); parentPort.postMessage('accepted'); }
+        catch (e) { parentPort.postMessage(e.code); }
+        ring.close();
+      });`;
+    const { join } = await import('node:path');
+    const dist = join(import.meta.dirname, '..', 'dist', 'index.js');
+    const w = new Worker(code, { eval: true, workerData: { dist, ring: r.share(), burst: { handle: mine.handle, count: 3, capacity: 8 } } });
+    const answer = await new Promise((resolve) => w.once('message', resolve));
+    expect(answer).toBe('VNF_BAD_HANDLE');
+    expect(r.count()).toBe(0);
+    r.close();
+  });
+});
