@@ -519,6 +519,15 @@ inline int32_t ResolvePoolBurst(ThreadState* ts, const int32_t* a, PoolSlot** po
   return kOk;
 }
 
+// The result of a pool call on ids[start ..]: failure details name burst positions.
+inline napi_value PoolResult(napi_env env, ThreadState* ts, int32_t r, ErrorDetail d, int32_t start) {
+  if (r < 0) {
+    d.position += uint32_t(start);
+    SetDetail(ts, d);
+  }
+  return Int(env, r);
+}
+
 // get(pool, burst, start, n): fills ids[start .. start+n), all or nothing.
 template <bool kAlloc>
 napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
@@ -527,18 +536,13 @@ napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
   ThreadState* ts = t_state;
   PoolSlot* p;
   BurstSlot* b;
-  int32_t r = ResolvePoolBurst(ts, a, &p, &b);
-  if (r == kOk) {
-    ErrorDetail d;
-    uint32_t* dst = b->ids + a[2];
-    r = kAlloc ? p->pool->Alloc(p->cache.get(), dst, uint32_t(a[3]), &d)
-               : p->pool->Get(p->cache.get(), dst, uint32_t(a[3]), &d);
-    if (r < 0) {
-      d.position += uint32_t(a[2]);
-      SetDetail(ts, d);
-    }
-  }
-  return Int(env, r);
+  const int32_t st = ResolvePoolBurst(ts, a, &p, &b);
+  if (st != kOk) return Int(env, st);
+  ErrorDetail d;
+  uint32_t* dst = b->ids + a[2];
+  const int32_t r = kAlloc ? p->pool->Alloc(p->cache.get(), dst, uint32_t(a[3]), &d)
+                           : p->pool->Get(p->cache.get(), dst, uint32_t(a[3]), &d);
+  return PoolResult(env, ts, r, d, a[2]);
 }
 
 // put(pool, burst, start, n): ids[start .. start+n) go back to the pool, all or nothing.
@@ -548,30 +552,21 @@ napi_value PoolPut(napi_env env, napi_callback_info info) {
   ThreadState* ts = t_state;
   PoolSlot* p;
   BurstSlot* b;
-  int32_t r = ResolvePoolBurst(ts, a, &p, &b);
-  if (r == kOk) {
-    const uint32_t n = uint32_t(a[3]);
-    const uint32_t count = p->pool->count();
-    const uint32_t* ids = b->ids + a[2];
-    // Branch-free scan (vectorises), then find the culprit only on failure.
-    uint32_t bad = 0;
-    for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
-    if (bad) {
-      for (uint32_t i = 0; i < n; i++) {
-        if (ids[i] >= count) {
-          SetDetail(ts, ErrorDetail{ids[i], i + uint32_t(a[2])});
-          return Int(env, kErrIndexRange);
-        }
-      }
-    }
-    ErrorDetail d;
-    r = p->pool->Put(p->cache.get(), ids, n, &d);
-    if (r < 0) {
-      d.position += uint32_t(a[2]);
-      SetDetail(ts, d);
-    }
+  const int32_t st = ResolvePoolBurst(ts, a, &p, &b);
+  if (st != kOk) return Int(env, st);
+  const uint32_t n = uint32_t(a[3]);
+  const uint32_t count = p->pool->count();
+  const uint32_t* ids = b->ids + a[2];
+  // Branch-free scan (vectorises), then find the culprit only on failure.
+  uint32_t bad = 0;
+  for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
+  if (bad) {
+    uint32_t i = 0;
+    while (ids[i] < count) i++;
+    return PoolResult(env, ts, kErrIndexRange, ErrorDetail{ids[i], i}, a[2]);
   }
-  return Int(env, r);
+  ErrorDetail d;
+  return PoolResult(env, ts, p->pool->Put(p->cache.get(), ids, n, &d), d, a[2]);
 }
 
 // Debug-mode ownership check used by the JS copy helpers: 1 allocated, 0 not, <0 error.

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VnfError } from './errors.js';
+import type { MempoolStats } from './mempool.js';
 
 /** Shape of the raw binding (native/src/addon.cc). Internal: use the classes instead. */
 export interface NativeBinding {
@@ -13,15 +14,7 @@ export interface NativeBinding {
   poolCreate(options: object): NativePoolInfo;
   poolAttach(id: number): NativePoolInfo;
   poolClose(handle: number, detachViews?: boolean): boolean;
-  poolStats(handle: number): {
-    count: number;
-    inUse: number;
-    free: number;
-    freeInRing: number;
-    freeInCaches: number;
-    cacheHits: number;
-    cacheMisses: number;
-  };
+  poolStats(handle: number): MempoolStats;
   poolGet(pool: number, burst: number, start: number, n: number): number;
   poolAlloc(pool: number, burst: number, start: number, n: number): number;
   poolPut(pool: number, burst: number, start: number, n: number): number;
