@@ -7,5 +7,5 @@ rm -rf build-asan/src
 mkdir -p build-asan
 cp -r src binding.gyp build-asan/
 cd build-asan
-VNF_SANITIZE=1 node-gyp rebuild --release -j 2 >/dev/null
+VNF_SANITIZE=1 node-gyp rebuild --release -j 2 --loglevel=warn >/dev/null
 echo "build-asan: $(pwd)/build/Release/vnf_core.node"
