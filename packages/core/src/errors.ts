@@ -15,7 +15,13 @@ export type VnfErrorCode =
   | 'VNF_NO_HUGEPAGES'
   | 'VNF_SYSTEM'
   | 'VNF_POOL_OVERFLOW'
-  | 'VNF_NATIVE_LOAD';
+  | 'VNF_NATIVE_LOAD'
+  /** A capture file (pcap, pcapng) is malformed; the message names the byte offset. */
+  | 'VNF_CAPTURE_FORMAT'
+  /** A packet given to a builder or decoder cannot be represented. */
+  | 'VNF_PACKET_FORMAT'
+  /** An I/O operation on a file failed. */
+  | 'VNF_IO';
 
 /** A typed error: `code` says what went wrong, the message says where and with what value. */
 export class VnfError extends Error {
