@@ -5,3 +5,4 @@
  * @packageDocumentation
  */
 export { malformed, PTYPE, Reason, type ReasonCode, reasonName, reasonOf } from './ptype.js';
+export { BurstParser, MAX_CHAIN } from './parse.js';
