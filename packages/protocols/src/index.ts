@@ -6,3 +6,4 @@
  */
 export { malformed, PTYPE, Reason, type ReasonCode, reasonName, reasonOf } from './ptype.js';
 export { BurstParser, MAX_CHAIN } from './parse.js';
+export { PacketFields } from './fields.js';

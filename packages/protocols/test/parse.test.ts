@@ -3,29 +3,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BurstParser, PTYPE, Reason, reasonOf } from '../src/index.js';
 
-// A few lines of packet assembly, enough to reach every branch of the parser. (The
-// friendly builder of this package is tested against tshark separately.)
-const cat = (...parts: number[][]) => parts.flat();
-const u16 = (v: number) => [v >> 8, v & 0xff];
-const eth = (type: number, payload: number[]) => cat([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2], u16(type), payload);
-const vlan = (id: number, type: number, payload: number[]) => cat(u16(id), u16(type), payload);
-function ipv4(proto: number, payload: number[], { options = 0, frag = 0, total = -1 } = {}): number[] {
-  const ihl = 5 + options;
-  const len = total >= 0 ? total : ihl * 4 + payload.length;
-  return cat([0x40 | ihl, 0], u16(len), [0, 1], u16(frag), [64, proto, 0, 0], [10, 0, 0, 1], [10, 0, 0, 2], new Array(options * 4).fill(1), payload);
-}
-function ipv6(next: number, payload: number[]): number[] {
-  return cat([0x60, 0, 0, 0], u16(payload.length), [next, 64], new Array(15).fill(0), [1], new Array(15).fill(0), [2], payload);
-}
-const ext6 = (next: number, payload: number[], units = 0) => cat([next, units], new Array(6 + units * 8).fill(0), payload);
-const tcp = (opts = 0, payload: number[] = []) => cat(u16(1234), u16(80), [0, 0, 0, 1, 0, 0, 0, 0], [(5 + opts) << 4, 0x02], u16(1024), [0, 0, 0, 0], new Array(opts * 4).fill(1), payload);
-const udp = (dport: number, payload: number[] = []) => cat(u16(5000), u16(dport), u16(8 + payload.length), [0, 0], payload);
-const icmp = () => [8, 0, 0, 0, 0, 1, 0, 1];
-const vxlan = (inner: number[]) => cat([0x08, 0, 0, 0], [0, 0x12, 0x34, 0], inner);
-const gtpu = (inner: number[], { type = 255, ext = false } = {}) =>
-  ext
-    ? cat([0x34, type], u16(inner.length + 8), [0, 0, 0, 7], [0, 0, 0, 0x85], [1, 0x10, 0x09, 0], inner)
-    : cat([0x30, type], u16(inner.length), [0, 0, 0, 7], inner);
+import { cat, eth, ext6, gtpu, icmp, ipv4, ipv6, tcp, u16, udp, vlan, vxlan } from './packets.js';
 
 const pool = Mempool.create({ count: 4096, name: 'parse' });
 const parser = new BurstParser(pool);

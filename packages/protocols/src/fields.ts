@@ -1,0 +1,159 @@
+import type { Mempool } from '@vnf-sdk/core';
+import { PTYPE } from './ptype.js';
+
+/**
+ * Reads header fields of parsed packets in place, at the offsets {@link BurstParser} wrote,
+ * without allocating. `b` is a buffer index; `inner` selects the tunnelled packet (VXLAN,
+ * GTP-U, GRE). Call a field's reader only when the packet's ptype says the layer is there
+ * (e.g. `srcPort` for TCP, UDP or SCTP); otherwise the result is meaningless.
+ *
+ * Make one per pool and reuse it.
+ */
+export class PacketFields {
+  private readonly bytes: Uint8Array;
+  private readonly bufferSize: number;
+  private readonly dataOff: Uint16Array;
+  private readonly ptype: Uint32Array;
+  private readonly l3Off: Uint16Array;
+  private readonly l4Off: Uint16Array;
+  private readonly innerL3Off: Uint16Array;
+  private readonly innerL4Off: Uint16Array;
+
+  constructor(pool: Mempool) {
+    this.bytes = pool.bytes;
+    this.bufferSize = pool.bufferSize;
+    const m = pool.meta;
+    this.dataOff = m.dataOff;
+    this.ptype = m.ptype;
+    this.l3Off = m.l3Off;
+    this.l4Off = m.l4Off;
+    this.innerL3Off = m.innerL3Off;
+    this.innerL4Off = m.innerL4Off;
+  }
+
+  /** Index in `pool.bytes` of the packet's first byte. */
+  start(b: number): number {
+    return b * this.bufferSize + this.dataOff[b];
+  }
+
+  /** Index in `pool.bytes` of the (inner) IP header. */
+  l3(b: number, inner = false): number {
+    return this.start(b) + (inner ? this.innerL3Off[b] : this.l3Off[b]);
+  }
+
+  /** Index in `pool.bytes` of the (inner) layer-4 header. */
+  l4(b: number, inner = false): number {
+    return this.start(b) + (inner ? this.innerL4Off[b] : this.l4Off[b]);
+  }
+
+  /** 4, 6, or 0 when there is no (inner) IP header. */
+  ipVersion(b: number, inner = false): number {
+    const t = this.ptype[b];
+    if (inner) return t & PTYPE.INNER_IPV4 ? 4 : t & PTYPE.INNER_IPV6 ? 6 : 0;
+    return t & PTYPE.IPV4 ? 4 : t & PTYPE.IPV6 ? 6 : 0;
+  }
+
+  /** IPv4 source address as an unsigned 32-bit number. */
+  ipv4Src(b: number, inner = false): number {
+    return this.u32(this.l3(b, inner) + 12);
+  }
+
+  /** IPv4 destination address as an unsigned 32-bit number. */
+  ipv4Dst(b: number, inner = false): number {
+    return this.u32(this.l3(b, inner) + 16);
+  }
+
+  /** Word `i` (0-3, most significant first) of the IPv6 source address. */
+  ipv6SrcWord(b: number, i: number, inner = false): number {
+    return this.u32(this.l3(b, inner) + 8 + 4 * i);
+  }
+
+  /** Word `i` (0-3, most significant first) of the IPv6 destination address. */
+  ipv6DstWord(b: number, i: number, inner = false): number {
+    return this.u32(this.l3(b, inner) + 24 + 4 * i);
+  }
+
+  /**
+   * The upper-layer protocol: IPv4's protocol field; for IPv6 the header after the
+   * extension headers when the parser found a layer-4 header, else the Next Header field.
+   */
+  protocol(b: number, inner = false): number {
+    const l3 = this.l3(b, inner);
+    if (this.ipVersion(b, inner) === 4) return this.bytes[l3 + 9];
+    const t = this.ptype[b];
+    if (inner) {
+      if (t & PTYPE.INNER_TCP) return 6;
+      if (t & PTYPE.INNER_UDP) return 17;
+      if (t & PTYPE.INNER_ICMP) return 58;
+    } else {
+      if (t & PTYPE.TCP) return 6;
+      if (t & PTYPE.UDP) return 17;
+      if (t & PTYPE.ICMPV6) return 58;
+      if (t & PTYPE.SCTP) return 132;
+      if (t & PTYPE.GRE) return 47;
+    }
+    return this.bytes[l3 + 6];
+  }
+
+  /** IPv4 TTL or IPv6 hop limit. */
+  ttl(b: number, inner = false): number {
+    const l3 = this.l3(b, inner);
+    return this.bytes[l3 + (this.ipVersion(b, inner) === 4 ? 8 : 7)];
+  }
+
+  /** TCP, UDP or SCTP source port. */
+  srcPort(b: number, inner = false): number {
+    return this.u16(this.l4(b, inner));
+  }
+
+  /** TCP, UDP or SCTP destination port. */
+  dstPort(b: number, inner = false): number {
+    return this.u16(this.l4(b, inner) + 2);
+  }
+
+  /** TCP flags (FIN 0x01 ... CWR 0x80, and NS as 0x100). */
+  tcpFlags(b: number, inner = false): number {
+    const l4 = this.l4(b, inner);
+    return ((this.bytes[l4 + 12] & 1) << 8) | this.bytes[l4 + 13];
+  }
+
+  /** TCP sequence number (unsigned). */
+  tcpSeq(b: number, inner = false): number {
+    return this.u32(this.l4(b, inner) + 4);
+  }
+
+  /** TCP acknowledgement number (unsigned). */
+  tcpAck(b: number, inner = false): number {
+    return this.u32(this.l4(b, inner) + 8);
+  }
+
+  /** ICMP or ICMPv6 type. */
+  icmpType(b: number, inner = false): number {
+    return this.bytes[this.l4(b, inner)];
+  }
+
+  /** ICMP or ICMPv6 code. */
+  icmpCode(b: number, inner = false): number {
+    return this.bytes[this.l4(b, inner) + 1];
+  }
+
+  /** VXLAN network identifier (24 bits). */
+  vni(b: number): number {
+    const v = this.l4(b) + 8;
+    return (this.bytes[v + 4] << 16) | (this.bytes[v + 5] << 8) | this.bytes[v + 6];
+  }
+
+  /** GTP-U tunnel endpoint identifier. */
+  teid(b: number): number {
+    return this.u32(this.l4(b) + 12);
+  }
+
+  private u16(at: number): number {
+    return (this.bytes[at] << 8) | this.bytes[at + 1];
+  }
+
+  private u32(at: number): number {
+    const x = this.bytes;
+    return ((x[at] << 24) | (x[at + 1] << 16) | (x[at + 2] << 8) | x[at + 3]) >>> 0;
+  }
+}
