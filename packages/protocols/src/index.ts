@@ -7,3 +7,33 @@
 export { malformed, PTYPE, Reason, type ReasonCode, reasonName, reasonOf } from './ptype.js';
 export { BurstParser, MAX_CHAIN } from './parse.js';
 export { PacketFields } from './fields.js';
+export * from './checksum.js';
+export { LINKTYPE, type LinkType } from './capture/linktype.js';
+export {
+  type ArpLayer,
+  type CookedLayer,
+  type DecodeError,
+  type Decoded,
+  decode,
+  type EthernetLayer,
+  findLayer,
+  formatIpv4,
+  formatIpv6,
+  formatMac,
+  type GreLayer,
+  type GtpuLayer,
+  type IcmpLayer,
+  type Ipv4Layer,
+  type Ipv6ExtensionLayer,
+  type Ipv6FragmentLayer,
+  type Ipv6Layer,
+  type Layer,
+  type MplsLayer,
+  type PayloadLayer,
+  type SctpLayer,
+  type TcpLayer,
+  type TcpOption,
+  type UdpLayer,
+  type VlanLayer,
+  type VxlanLayer,
+} from './decode.js';
