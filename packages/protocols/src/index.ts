@@ -8,7 +8,7 @@ export { malformed, PTYPE, Reason, type ReasonCode, reasonName, reasonOf } from 
 export { BurstParser, MAX_CHAIN } from './parse.js';
 export { PacketFields } from './fields.js';
 export * from './checksum.js';
-export { LINKTYPE, type LinkType } from './capture/linktype.js';
+export * from './capture/index.js';
 export {
   type ArpLayer,
   type CookedLayer,
