@@ -1,5 +1,9 @@
 import type { Mempool } from '@vnf-sdk/core';
+import { decHopLimit, decTtl, setIcmpId, setIpv4Dst, setIpv4Src, setL4DstPort, setL4SrcPort } from './checksum.js';
 import { PTYPE } from './ptype.js';
+
+// Outer layer-4 headers whose checksum covers the IPv4 pseudo-header.
+const L4_WITH_PSEUDO = PTYPE.TCP | PTYPE.UDP;
 
 /**
  * Reads header fields of parsed packets in place, at the offsets {@link BurstParser} wrote,
@@ -146,6 +150,47 @@ export class PacketFields {
   /** GTP-U tunnel endpoint identifier. */
   teid(b: number): number {
     return this.u32(this.l4(b) + 12);
+  }
+
+  // Writers, for NAT and load balancing: each rewrites a field of the outer headers in place
+  // and fixes every checksum that covers it, incrementally (RFC 1624).
+
+  /** Rewrites the IPv4 source address; fixes the IPv4 and TCP/UDP checksums. */
+  setIpv4Src(b: number, addr: number): void {
+    setIpv4Src(this.bytes, this.l3(b), this.l4OrNone(b), this.bytes[this.l3(b) + 9], addr);
+  }
+
+  /** Rewrites the IPv4 destination address; fixes the IPv4 and TCP/UDP checksums. */
+  setIpv4Dst(b: number, addr: number): void {
+    setIpv4Dst(this.bytes, this.l3(b), this.l4OrNone(b), this.bytes[this.l3(b) + 9], addr);
+  }
+
+  /** Rewrites the TCP or UDP source port; fixes the checksum. */
+  setSrcPort(b: number, port: number): void {
+    setL4SrcPort(this.bytes, this.l4(b), this.ptype[b] & PTYPE.TCP ? 6 : 17, port);
+  }
+
+  /** Rewrites the TCP or UDP destination port; fixes the checksum. */
+  setDstPort(b: number, port: number): void {
+    setL4DstPort(this.bytes, this.l4(b), this.ptype[b] & PTYPE.TCP ? 6 : 17, port);
+  }
+
+  /** Rewrites an ICMP or ICMPv6 echo identifier; fixes the checksum. */
+  setIcmpId(b: number, id: number): void {
+    setIcmpId(this.bytes, this.l4(b), id);
+  }
+
+  /**
+   * Decrements the IPv4 TTL (fixing the header checksum) or the IPv6 hop limit. Returns the
+   * new value: 0 means the packet has expired.
+   */
+  decTtl(b: number): number {
+    return this.ipVersion(b) === 4 ? decTtl(this.bytes, this.l3(b)) : decHopLimit(this.bytes, this.l3(b));
+  }
+
+  // The L4 offset when its checksum covers the addresses, else -1 (ICMP, later fragments).
+  private l4OrNone(b: number): number {
+    return this.ptype[b] & L4_WITH_PSEUDO ? this.l4(b) : -1;
   }
 
   private u16(at: number): number {

@@ -62,3 +62,48 @@ describe('PacketFields', () => {
     expect(f.dstPort(b, true)).toBe(9);
   });
 });
+
+describe('PacketFields writers keep every checksum right', () => {
+  it('rewrites addresses, ports, ICMP ids and TTL like a NAT would', async () => {
+    const { decode } = await import('../src/index.js');
+    const check = (b: number) => {
+      const r = decode(pool.read(b));
+      for (const l of r.layers) if ('checksumValid' in l && l.checksumValid !== null) expect(l.checksumValid, l.type).toBe(true);
+      return r;
+    };
+    // Valid checksums to start from: build with the decoder's own verification as oracle.
+    const { checksum, pseudoV4 } = await import('../src/index.js');
+    const withSums = (p: number[], l4At: number, csumAt: number) => {
+      const x = Uint8Array.from(p);
+      const ipc = checksum(x, 14, 34);
+      x[24] = ipc >> 8;
+      x[25] = ipc & 0xff;
+      if (csumAt >= 0) {
+        const init = x[23] === 1 ? 0 : pseudoV4(x, 14, x[23], x.length - l4At);
+        const c = checksum(x, l4At, x.length, init);
+        x[l4At + csumAt] = c >> 8;
+        x[l4At + csumAt + 1] = c & 0xff;
+      }
+      return Array.from(x);
+    };
+    for (const [p, csumAt] of [
+      [eth(0x0800, ipv4(6, tcp(1, [1, 2, 3]))), 16],
+      [eth(0x0800, ipv4(17, udp(53, [9, 9, 9]))), 6],
+    ] as const) {
+      const b = load(withSums(p, 34, csumAt));
+      check(b);
+      f.setIpv4Src(b, 0xc0a80001);
+      f.setIpv4Dst(b, 0x08080808);
+      f.setSrcPort(b, 40000);
+      f.setDstPort(b, 8080);
+      expect(f.decTtl(b)).toBe(63);
+      const r = check(b);
+      expect(r.layers[1]).toMatchObject({ src: '192.168.0.1', dst: '8.8.8.8', ttl: 63 });
+      expect(r.layers[2]).toMatchObject({ srcPort: 40000, dstPort: 8080 });
+    }
+    const b = load(withSums(eth(0x0800, ipv4(1, icmp())), 34, 2));
+    f.setIcmpId(b, 0xbeef);
+    f.setIpv4Src(b, 0x01020304);
+    expect(check(b).layers[2]).toMatchObject({ rest: 0xbeef0001 });
+  });
+});

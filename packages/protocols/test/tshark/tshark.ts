@@ -74,6 +74,7 @@
 //   - protocols: frame.protocols split on ':' as is ("eth", "ethertype", "vlan", "ip", "ipv6",
 //     "ipv6.hopopts", "ipv6.fraghdr", "udp", "vxlan", "gtp", "data", ...).
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { SocketAddress } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,8 +345,8 @@ export function capinfosCounts(paths: readonly string[]): Map<string, number> | 
 }
 
 /**
- * Dissects many captures with ONE tshark run: `mergecap -a` concatenates them (in memory,
- * to pcapng, each input keeping its own link type) and tshark reads that from stdin; the
+ * Dissects many captures with ONE tshark run: `mergecap -a` concatenates them (into
+ * a pcapng in a temporary directory, each input keeping its own link type) for one tshark run; the
  * frames are split back by `capinfos -c` counts and renumbered from 1 per file. tshark's
  * start-up costs ~0.7 s of CPU here, so this is ~50x faster than {@link dissect} per file on
  * the test corpus. Because all dissection options above turn off cross-frame state (TCP
@@ -365,26 +366,23 @@ export function dissectMany(
   }
   if (mergeable.length > 0) {
     let merged: TsharkPacket[] | null = null;
+    // tshark refuses a socket as stdin (which is what Node gives a child), so the merged
+    // capture goes to a private temporary directory (never in the repository), removed at once.
+    const dir = mkdtempSync(join(tmpdir(), 'vnf-sdk-tshark-'));
     try {
-      const pcapng = execFileSync('mergecap', ['-a', '-F', 'pcapng', '-w', '-', ...mergeable], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const mergedFile = join(dir, 'merged.pcapng');
+      execFileSync('mergecap', ['-a', '-F', 'pcapng', '-w', mergedFile, ...mergeable], {
+        stdio: ['ignore', 'ignore', 'pipe'],
         timeout: timeoutMs,
-        maxBuffer: MAX_OUTPUT,
         env: tsharkEnv(),
       });
-      const out = execFileSync('tshark', ['-r', '-', ...TSHARK_ARGS], {
-        input: pcapng,
-        encoding: 'utf8',
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: timeoutMs,
-        maxBuffer: MAX_OUTPUT,
-        env: tsharkEnv(),
-      });
-      merged = parseFieldsOutput(out);
+      merged = dissect(mergedFile, timeoutMs);
       const total = mergeable.reduce((s, p) => s + (counts?.get(p) ?? 0), 0);
       if (merged.length !== total) merged = null;
     } catch {
       merged = null;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
     if (merged) {
       let at = 0;
