@@ -37,3 +37,4 @@ export {
   type VlanLayer,
   type VxlanLayer,
 } from './decode.js';
+export { FlowKeys } from './flow-keys.js';

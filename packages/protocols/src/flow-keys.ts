@@ -1,0 +1,119 @@
+import type { Burst, Mempool } from '@vnf-sdk/core';
+import { PTYPE } from './ptype.js';
+
+const OUTER_L4 = PTYPE.TCP | PTYPE.UDP | PTYPE.SCTP;
+const INNER_L4 = PTYPE.INNER_TCP | PTYPE.INNER_UDP;
+
+/**
+ * The 5-tuples of a burst, as structure of arrays: what flow hashing, ACL classification
+ * and NAT lookups consume, one burst at a time (and what a native stage can take in one
+ * call). Entry `i` describes `burst.ids[i]`.
+ *
+ * Addresses are four 32-bit words per packet, most significant first; an IPv4 address is
+ * in word 3 with words 0-2 zero (so IPv4 and IPv6 keys never collide). Ports are 0 when
+ * the packet has no TCP, UDP or SCTP header (ICMP, fragments after the first, ...).
+ */
+export class FlowKeys {
+  /** 4, 6, or 0 for a packet without (inner) IP. */
+  readonly version: Uint8Array;
+  readonly protocol: Uint8Array;
+  readonly srcPort: Uint16Array;
+  readonly dstPort: Uint16Array;
+  /** Source address words: `src[4 * i + k]`. */
+  readonly src: Uint32Array;
+  /** Destination address words: `dst[4 * i + k]`. */
+  readonly dst: Uint32Array;
+  count = 0;
+  private readonly bytes: Uint8Array;
+  private readonly bufferSize: number;
+  private readonly dataOff: Uint16Array;
+  private readonly ptype: Uint32Array;
+  private readonly l3Off: Uint16Array;
+  private readonly l4Off: Uint16Array;
+  private readonly innerL3Off: Uint16Array;
+  private readonly innerL4Off: Uint16Array;
+
+  /** Keys for bursts of up to `capacity` packets from `pool`. */
+  constructor(pool: Mempool, capacity = 256) {
+    this.version = new Uint8Array(capacity);
+    this.protocol = new Uint8Array(capacity);
+    this.srcPort = new Uint16Array(capacity);
+    this.dstPort = new Uint16Array(capacity);
+    this.src = new Uint32Array(capacity * 4);
+    this.dst = new Uint32Array(capacity * 4);
+    this.bytes = pool.bytes;
+    this.bufferSize = pool.bufferSize;
+    const m = pool.meta;
+    this.dataOff = m.dataOff;
+    this.ptype = m.ptype;
+    this.l3Off = m.l3Off;
+    this.l4Off = m.l4Off;
+    this.innerL3Off = m.innerL3Off;
+    this.innerL4Off = m.innerL4Off;
+  }
+
+  /**
+   * Fills the keys of a parsed burst: the outer 5-tuple, or with `inner` the tunnelled
+   * packet's (packets that are not tunnelled get version 0).
+   */
+  extract(burst: Burst, inner = false): void {
+    const n = Math.min(burst.count, this.version.length);
+    const ids = burst.ids;
+    const x = this.bytes;
+    const ipv4Bit = inner ? PTYPE.INNER_IPV4 : PTYPE.IPV4;
+    const ipv6Bit = inner ? PTYPE.INNER_IPV6 : PTYPE.IPV6;
+    const l4Bits = inner ? INNER_L4 : OUTER_L4;
+    const l3Offs = inner ? this.innerL3Off : this.l3Off;
+    const l4Offs = inner ? this.innerL4Off : this.l4Off;
+    for (let i = 0; i < n; i++) {
+      const b = ids[i];
+      const t = this.ptype[b];
+      const base = b * this.bufferSize + this.dataOff[b];
+      const k = i << 2;
+      const l3 = base + l3Offs[b];
+      let proto = 0;
+      if (t & ipv4Bit) {
+        this.version[i] = 4;
+        proto = x[l3 + 9];
+        this.src[k] = 0;
+        this.src[k + 1] = 0;
+        this.src[k + 2] = 0;
+        this.src[k + 3] = ((x[l3 + 12] << 24) | (x[l3 + 13] << 16) | (x[l3 + 14] << 8) | x[l3 + 15]) >>> 0;
+        this.dst[k] = 0;
+        this.dst[k + 1] = 0;
+        this.dst[k + 2] = 0;
+        this.dst[k + 3] = ((x[l3 + 16] << 24) | (x[l3 + 17] << 16) | (x[l3 + 18] << 8) | x[l3 + 19]) >>> 0;
+      } else if (t & ipv6Bit) {
+        this.version[i] = 6;
+        proto = x[l3 + 6];
+        for (let w = 0; w < 4; w++) {
+          const s = l3 + 8 + 4 * w;
+          this.src[k + w] = ((x[s] << 24) | (x[s + 1] << 16) | (x[s + 2] << 8) | x[s + 3]) >>> 0;
+          const d = s + 16;
+          this.dst[k + w] = ((x[d] << 24) | (x[d + 1] << 16) | (x[d + 2] << 8) | x[d + 3]) >>> 0;
+        }
+      } else {
+        this.version[i] = 0;
+        this.protocol[i] = 0;
+        this.srcPort[i] = 0;
+        this.dstPort[i] = 0;
+        continue;
+      }
+      if (t & l4Bits) {
+        const l4 = base + l4Offs[b];
+        this.srcPort[i] = (x[l4] << 8) | x[l4 + 1];
+        this.dstPort[i] = (x[l4 + 2] << 8) | x[l4 + 3];
+        // With IPv6 extension headers the fixed header's next-header is not the upper
+        // layer; the parser's bits are.
+        if (t & (inner ? PTYPE.INNER_TCP : PTYPE.TCP)) proto = 6;
+        else if (t & (inner ? PTYPE.INNER_UDP : PTYPE.UDP)) proto = 17;
+        else proto = 132;
+      } else {
+        this.srcPort[i] = 0;
+        this.dstPort[i] = 0;
+      }
+      this.protocol[i] = proto;
+    }
+    this.count = n;
+  }
+}
