@@ -72,7 +72,8 @@ export class BurstParser {
   /** Parses every packet of the burst. */
   parse(burst: Burst): void {
     const ids = burst.ids;
-    for (let i = 0; i < burst.count; i++) this.parseOne(ids[i]);
+    // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
+    for (let i = 0; i < burst.count; i++) this.parseOne(ids[i] | 0);
   }
 
   /**
