@@ -1,0 +1,45 @@
+// The protocols suite: burst parsing of the benchmark capture (mix.pcap) with the outer and
+// inner 5-tuples, in JavaScript through the public API, next to a plain C++ parser doing
+// the same over the same memory layout and to Go gopacket's zero-allocation
+// DecodingLayerParser, all in this run. Each is measured in order (the capture's fixed
+// sequence, which branch predictors partly learn) and shuffled within each burst.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runParsePeers } from './parse-peers.mjs';
+import { loadCapture, measureParse, shuffledBursts } from './protocols-js.mjs';
+import { median, record } from './stats.mjs';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PCAP = join(repo, '..', 'shared', 'testdata', 'bench', 'mix.pcap');
+
+export async function protocolsSuite(RUNS, commands) {
+  if (!existsSync(PCAP)) {
+    console.log(`protocols suite skipped: ${PCAP} is missing (../shared/testdata)`);
+    return { records: [], meta: { skipped: 'mix.pcap missing' } };
+  }
+  const data = loadCapture(PCAP);
+  const orders = shuffledBursts(data);
+  const inOrder = [];
+  const shuffled = [];
+  for (let i = 0; i < RUNS; i++) {
+    inOrder.push(measureParse(data).mpps);
+    shuffled.push(measureParse(data, { orders }).mpps);
+  }
+  commands.push('node tooling/bench/protocols-js.mjs (measureParse over mix.pcap, in this process)');
+  const peers = await runParsePeers({ runs: RUNS, shuffled: true });
+  commands.push(...(peers.commands ?? []));
+  const cpp = peers.cpp?.mpps != null ? peers.cpp : null;
+  const go = peers.gopacket?.mpps != null ? peers.gopacket : null;
+  if (!cpp) console.log(`C++ peer unavailable: ${peers.cpp?.reason ?? peers.reason}`);
+  if (!go) console.log(`gopacket peer unavailable: ${peers.gopacket?.reason ?? peers.reason}`);
+  const js = median(inOrder);
+  const jsShuffled = median(shuffled);
+  const records = [
+    record('parse-mix-js', 'Mpps', js, 'higher', cpp && 'plain C++ parser, same loop', cpp?.mpps ?? null, '>= 0.5x'),
+    record('parse-mix-js-shuffled', 'Mpps', jsShuffled, 'higher', cpp && 'plain C++ parser, shuffled', cpp?.shuffledMpps ?? null, '>= 0.5x'),
+    record('parse-mix-js (vs gopacket)', 'Mpps', js, 'higher', go && 'gopacket DecodingLayerParser', go?.mpps ?? null, '>= 1.5x'),
+    record('parse-mix-js (vs gopacket sparse)', 'Mpps', js, 'higher', go && 'gopacket DecodingLayerSparse', go?.sparseMpps ?? null, '>= 1.5x'),
+  ];
+  return { records, meta: { packets: data.packets, tuplesMatch: peers.tuplesMatch ?? null } };
+}
