@@ -1,7 +1,7 @@
 // Burst-parse benchmark in plain C++: the "machine's limit" next to which the TypeScript parser
 // (packages/protocols, parseBurst) and Go gopacket (tooling/bench/gopacket) are measured.
 //
-//   native/build-bench/parse_bench /work/shared/testdata/bench/mix.pcap
+//   native/build-bench/parse_bench ../shared/testdata/bench/mix.pcap
 //
 // Loads a little-endian microsecond pcap into one buffer laid out like our mempool (packet i at
 // i*2048 + 256, lengths in a u16 array), then, over all packets in bursts of 32:
@@ -839,7 +839,7 @@ bool SelfTest() {
 
 int main(int argc, char** argv) {
   if (!SelfTest()) return 1;
-  const char* path = "/work/shared/testdata/bench/mix.pcap";
+  const char* path = "../shared/testdata/bench/mix.pcap";  // from the repository root
   bool shuffled = false;
   for (int a = 1; a < argc; a++) {
     if (std::strcmp(argv[a], "--selftest") == 0) return 0;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { VnfError } from '@vnf-sdk/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CapturedPacket, CaptureReader, CaptureWriter, LINKTYPE, MAX_CAPTURED_LENGTH } from '../src/capture/index.js';
+import { SHARED_TESTDATA } from './env.js';
 
 // ---- helpers ----
 
@@ -556,7 +557,7 @@ describe('errors', () => {
 
 // ---- the shared test captures ----
 
-const SHARED = '/work/shared/testdata';
+const SHARED = SHARED_TESTDATA;
 const sharedMissing = existsSync(join(SHARED, 'pcaps')) ? null : `${SHARED}/pcaps is absent (shared test captures not mounted)`;
 
 function listFiles(root: string): string[] {

@@ -32,6 +32,9 @@
 //   eth:ethertype:ip:tcp"). The k-th occurrence of a protocol name in that list is matched with
 //   the k-th occurrence of that protocol's fields (each dissected layer emits its header fields
 //   once; a truncated layer may emit fewer, but it is then the last layer of the frame).
+//   - "ip" followed by "ipv6" with no IPv4 header fields is tshark's IPv4 dissector passing a
+//     version-6 packet on (raw-IPv4 link type or ethertype 0x0800 carrying IPv6 bytes): that
+//     is ONE IPv6 header, not 6in4, so ipVersion is 6 there. A real 6in4 has the IPv4 fields.
 //   - ethertype: [eth.type] of the first Ethernet header, only when it is Ethernet II (the
 //     frame starts "eth:ethertype"). So 0x8100 / 0x88a8 for tagged frames, absent for 802.3/LLC,
 //     Linux cooked (sll), PPP, raw IP and other link types.
@@ -68,9 +71,12 @@
 //   - checksums: from the [*.checksum.status] of the outer IPv4 header and of the outer
 //     transport above (icmp also covers icmpv6): tshark status 1 (good) -> true, 0 (bad) ->
 //     false; 2 (unverified), 3 (not present, e.g. UDP checksum 0 over IPv4) and 4 (illegal)
-//     -> absent. IPv6 has no header checksum, so `ip` is absent for IPv6.
+//     -> absent. IPv6 has no header checksum, so `ip` is absent for IPv6. The transport
+//     checksum of a first fragment cannot be verified and is absent too.
 //   - malformed: tshark added [_ws.malformed] (a dissector ran out of bytes) or an expert item
-//     of group Malformed (0x07000000) with severity Error (0x00800000).
+//     of group Malformed (0x07000000) with severity Error (0x00800000). This includes
+//     application-layer complaints (e.g. random UDP payload on port 53 is a malformed DNS
+//     message); malformedIn lists the protocol names tshark gives, when it gives them.
 //   - protocols: frame.protocols split on ':' as is ("eth", "ethertype", "vlan", "ip", "ipv6",
 //     "ipv6.hopopts", "ipv6.fraghdr", "udp", "vxlan", "gtp", "data", ...).
 import { execFile, execFileSync } from 'node:child_process';
@@ -128,6 +134,11 @@ export interface TsharkPacket {
   inner?: TsharkInner;
   checksums: TsharkChecksums;
   malformed: boolean;
+  /**
+   * Extension: the protocols tshark names in its "[Malformed Packet: X]" items ("IPv6
+   * Destination", "DNS", ...), so a comparison can ignore application-layer complaints.
+   */
+  malformedIn: string[];
 }
 
 /** The fields asked of tshark, in output column order. */
@@ -137,6 +148,7 @@ export const TSHARK_FIELDS = [
   'eth.type',
   'vlan.id',
   'ieee8021ad.id',
+  'ip.hdr_len',
   'ip.src',
   'ip.dst',
   'ip.proto',
@@ -472,9 +484,22 @@ function parseLine(cols: string[]): TsharkPacket {
   const all = (f: Field): string[] => values.get(f) ?? [];
 
   const protocols = (get('frame.protocols') ?? '').split(':').filter((p) => p !== '');
+  // tshark's IPv4 dissector hands a packet whose version nibble is 6 to the IPv6 dissector:
+  // frame.protocols then shows "ip:ipv6" for a single IPv6 header, and that "ip" entry emits
+  // no IPv4 header fields. Such an entry is renamed (here only) so the IPv6 header is the layer
+  // and "ip" occurrences stay aligned. Recognised as: an "ip" directly followed by "ipv6" while
+  // the frame has fewer IPv4 header-length fields than "ip" entries.
+  const layers = [...protocols];
+  let deficit = protocols.filter((p) => p === 'ip').length - all('ip.hdr_len').length;
+  for (let i = 0; i < layers.length - 1 && deficit > 0; i++) {
+    if (layers[i] === 'ip' && layers[i + 1] === 'ipv6') {
+      layers[i] = 'ip(version 6)';
+      deficit--;
+    }
+  }
   // occ[i]: how many earlier layers have the same name as layer i (its field occurrence index).
   const seen = new Map<string, number>();
-  const occ = protocols.map((p) => {
+  const occ = layers.map((p) => {
     const k = seen.get(p) ?? 0;
     seen.set(p, k + 1);
     return k;
@@ -487,12 +512,13 @@ function parseLine(cols: string[]): TsharkPacket {
     outerVlanCount: 0,
     checksums: {},
     malformed: false,
+    malformedIn: [],
   };
 
-  if (protocols[0] === 'eth' && protocols[1] === 'ethertype') pkt.ethertype = int(get('eth.type', 0));
+  if (layers[0] === 'eth' && layers[1] === 'ethertype') pkt.ethertype = int(get('eth.type', 0));
 
-  const outerIp = protocols.findIndex((p) => p === 'ip' || p === 'ipv6');
-  protocols.forEach((p, i) => {
+  const outerIp = layers.findIndex((p) => p === 'ip' || p === 'ipv6');
+  layers.forEach((p, i) => {
     const id = p === 'vlan' ? int(get('vlan.id', occ[i])) : p === 'ieee8021ad' ? int(get('ieee8021ad.id', occ[i])) : undefined;
     if (id === undefined) return;
     pkt.vlanIds.push(id);
@@ -501,7 +527,7 @@ function parseLine(cols: string[]): TsharkPacket {
 
   // One IP layer at index i of protocols and the layer it carries.
   const ipLayer = (i: number) => {
-    const v6 = protocols[i] === 'ipv6';
+    const v6 = layers[i] === 'ipv6';
     const k = occ[i];
     const r: {
       ipVersion: 4 | 6;
@@ -532,8 +558,8 @@ function parseLine(cols: string[]): TsharkPacket {
       r.protocol = int(get('ipv6.nxt', k));
       r.ttl = int(get('ipv6.hlim', k));
       let j = i + 1;
-      while (j < protocols.length && IPV6_EXT.has(protocols[j])) {
-        const name = protocols[j];
+      while (j < layers.length && IPV6_EXT.has(layers[j])) {
+        const name = layers[j];
         const nxt = int(get(IPV6_EXT_NXT[name], occ[j]));
         if (nxt !== undefined) r.protocol = nxt;
         if (name === 'ipv6.fraghdr') {
@@ -546,7 +572,7 @@ function parseLine(cols: string[]): TsharkPacket {
       r.l4 = j;
     }
     // Transport directly above this IP header.
-    const l4 = protocols[r.l4];
+    const l4 = layers[r.l4];
     const kk = occ[r.l4];
     if (l4 === 'tcp' || l4 === 'udp') {
       const ck = status(get(`${l4}.checksum.status`, kk));
@@ -559,7 +585,7 @@ function parseLine(cols: string[]): TsharkPacket {
   };
 
   const ports = (i: number): { srcPort?: number; dstPort?: number } => {
-    const p = protocols[i];
+    const p = layers[i];
     if (p !== 'tcp' && p !== 'udp' && p !== 'sctp') return {};
     return { srcPort: int(get(`${p}.srcport`, occ[i])), dstPort: int(get(`${p}.dstport`, occ[i])) };
   };
@@ -574,7 +600,7 @@ function parseLine(cols: string[]): TsharkPacket {
     setIf(pkt, 'fragOffset', o.fragOffset);
     setIf(pkt, 'moreFragments', o.moreFragments);
     pkt.checksums = o.checksums;
-    const l4 = protocols[o.l4];
+    const l4 = layers[o.l4];
     const k = occ[o.l4];
     const pp = ports(o.l4);
     setIf(pkt, 'srcPort', pp.srcPort);
@@ -589,8 +615,8 @@ function parseLine(cols: string[]): TsharkPacket {
     }
 
     // The tunnelled packet: next IP layer, unless an ICMP error quotes it.
-    for (let j = outerIp + 1; j < protocols.length; j++) {
-      const p = protocols[j];
+    for (let j = outerIp + 1; j < layers.length; j++) {
+      const p = layers[j];
       if (p === 'icmp' || p === 'icmpv6') break;
       if (p !== 'ip' && p !== 'ipv6') continue;
       const n = ipLayer(j);
@@ -610,6 +636,9 @@ function parseLine(cols: string[]): TsharkPacket {
   setIf(pkt, 'vni', int(get('vxlan.vni', 0)));
   setIf(pkt, 'teid', int(get('gtp.teid', 0)));
 
+  for (const m of (get('_ws.malformed') ?? '').matchAll(/\[Malformed Packet: ([^\]]+)\]/g)) {
+    if (!pkt.malformedIn.includes(m[1])) pkt.malformedIn.push(m[1]);
+  }
   const groups = all('_ws.expert.group').map(int);
   const severities = all('_ws.expert.severity').map(int);
   pkt.malformed =
