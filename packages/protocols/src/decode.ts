@@ -7,7 +7,9 @@ export interface EthernetLayer {
   type: 'ethernet';
   dst: string;
   src: string;
-  etherType: number;
+  /** Ethernet II type; absent for an IEEE 802.3 frame, which has `length` instead. */
+  etherType?: number;
+  length?: number;
 }
 export interface VlanLayer {
   type: 'vlan';
@@ -24,6 +26,11 @@ export interface MplsLayer {
   tc: number;
   bottom: boolean;
   ttl: number;
+}
+/** PPP (link type 9, or inside PPTP's GRE); protocol is a PPP protocol number. */
+export interface PppLayer {
+  type: 'ppp';
+  protocol: number;
 }
 /** Linux cooked capture header (SLL or SLL2); protocol is an EtherType. */
 export interface CookedLayer {
@@ -164,6 +171,7 @@ export type Layer =
   | VlanLayer
   | MplsLayer
   | CookedLayer
+  | PppLayer
   | ArpLayer
   | Ipv4Layer
   | Ipv6Layer
@@ -178,7 +186,12 @@ export type Layer =
   | GtpuLayer
   | PayloadLayer;
 
-/** Why decoding stopped early: what was wrong, in which layer, at which byte. */
+/**
+ * What was wrong with a packet, in which layer, at which byte. Decoding stops at a header
+ * that is cut short; a length field that claims more bytes than are present (a truncated
+ * capture, or a lie) is reported and decoding goes on with the bytes that are there, as
+ * Wireshark does.
+ */
 export interface DecodeError {
   layer: string;
   offset: number;
@@ -186,8 +199,9 @@ export interface DecodeError {
 }
 
 export interface Decoded {
+  /** Every layer that could be decoded. */
   layers: Layer[];
-  /** Set when the packet is malformed; `layers` holds what was decoded before. */
+  /** The first problem found, when the packet is malformed or truncated. */
   error?: DecodeError;
 }
 
@@ -202,7 +216,7 @@ export function decode(bytes: Uint8Array, linkType: number = LINKTYPE.ETHERNET):
     d.link(linkType);
   } catch (e) {
     if (!(e instanceof Stop)) throw e;
-    d.error = { layer: e.layer, offset: e.offset, reason: e.reason };
+    d.note(e.layer, e.offset, e.reason);
   }
   const out: Decoded = { layers: d.layers };
   if (d.error) out.error = d.error;
@@ -271,6 +285,11 @@ class Decoder {
 
   constructor(private readonly b: Uint8Array) {}
 
+  /** Records a problem (the first one wins) without stopping. */
+  note(layer: string, offset: number, reason: string): void {
+    if (!this.error) this.error = { layer, offset, reason };
+  }
+
   private u16(at: number): number {
     return (this.b[at] << 8) | this.b[at + 1];
   }
@@ -301,6 +320,8 @@ class Decoder {
         this.need('linux-sll', 0, 20);
         this.layers.push({ type: 'linux-sll', packetType: b[10], protocol: this.u16(0) });
         return this.etherType(this.u16(0), 20, b.length);
+      case 9: // PPP
+        return this.ppp(0, b.length);
       case LINKTYPE.NULL: {
         this.need('loopback', 0, 4);
         // The family is in the capturing host's byte order: 2 is IPv4; 24, 28, 30 are IPv6.
@@ -313,9 +334,29 @@ class Decoder {
 
   private ethernet(at: number, end = this.b.length): void {
     this.need('ethernet', at, 14, end);
-    const etherType = this.u16(at + 12);
-    this.layers.push({ type: 'ethernet', dst: formatMac(this.b, at), src: formatMac(this.b, at + 6), etherType });
-    this.etherType(etherType, at + 14, end);
+    const typeOrLength = this.u16(at + 12);
+    const dst = formatMac(this.b, at);
+    const src = formatMac(this.b, at + 6);
+    // Values up to 1500 are an IEEE 802.3 length (an LLC frame follows), not an EtherType.
+    if (typeOrLength <= 1500) {
+      this.layers.push({ type: 'ethernet', dst, src, length: typeOrLength });
+      return this.payload(at + 14, end);
+    }
+    this.layers.push({ type: 'ethernet', dst, src, etherType: typeOrLength });
+    this.etherType(typeOrLength, at + 14, end);
+  }
+
+  private ppp(at: number, end: number): void {
+    // Address and control (0xff 0x03) may be present or compressed away.
+    if (at + 2 <= end && this.b[at] === 0xff && this.b[at + 1] === 0x03) at += 2;
+    this.need('ppp', at, 2, end);
+    const protocol = this.u16(at);
+    this.layers.push({ type: 'ppp', protocol });
+    at += 2;
+    if (protocol === 0x0021) return this.ipv4(at, end);
+    if (protocol === 0x0057) return this.ipv6(at, end);
+    if (protocol === 0x0281 || protocol === 0x0283) return this.mpls(at, end);
+    this.payload(at, end);
   }
 
   private etherType(type: number, at: number, end: number): void {
@@ -388,7 +429,8 @@ class Decoder {
     if (ihl < 20) throw new Stop('ipv4', at, `bad IHL ${ihl / 4} (under 5)`);
     this.need('ipv4', at, ihl, end);
     const total = this.u16(at + 2);
-    if (total < ihl || at + total > end) throw new Stop('ipv4', at, `bad total length ${total} (header ${ihl}, ${end - at} bytes present)`);
+    if (total < ihl) throw new Stop('ipv4', at, `bad total length ${total} (under the header's ${ihl})`);
+    const stop = Math.min(at + total, end);
     const frag = this.u16(at + 6);
     const layer: Ipv4Layer = {
       type: 'ipv4',
@@ -409,9 +451,11 @@ class Decoder {
       options: b.subarray(at + 20, at + ihl),
     };
     this.layers.push(layer);
+    if (at + total > end) this.note('ipv4', at, `total length ${total} but ${end - at} bytes present`);
     const fragment = layer.moreFragments || layer.fragmentOffset !== 0;
-    if (layer.fragmentOffset !== 0) return this.payload(at + ihl, at + total);
-    this.transport(layer.protocol, at, at + ihl, at + total, false, fragment);
+    if (layer.fragmentOffset !== 0) return this.payload(at + ihl, stop);
+    // A truncated packet's checksum cannot be verified either.
+    this.transport(layer.protocol, at, at + ihl, stop, false, fragment || stop < at + total);
   }
 
   private ipv6(at: number, end: number): void {
@@ -419,8 +463,8 @@ class Decoder {
     this.need('ipv6', at, 40, end);
     if (b[at] >> 4 !== 6) throw new Stop('ipv6', at, `IP version ${b[at] >> 4} in an IPv6 header`);
     const plen = this.u16(at + 4);
-    const stop = plen === 0 ? end : at + 40 + plen;
-    if (stop > end) throw new Stop('ipv6', at, `payload length ${plen} but ${end - at - 40} bytes present`);
+    const claimed = plen === 0 ? end : at + 40 + plen;
+    const stop = Math.min(claimed, end);
     const first = (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
     let next = b[at + 6];
     this.layers.push({
@@ -433,8 +477,9 @@ class Decoder {
       src: formatIpv6(b, at + 8),
       dst: formatIpv6(b, at + 24),
     });
+    if (claimed > end) this.note('ipv6', at, `payload length ${plen} but ${end - at - 40} bytes present`);
     let p = at + 40;
-    let fragment = false;
+    let fragment = claimed > end; // truncated: checksums cannot be verified
     for (let n = 0; ; n++) {
       if (n > 8) throw new Stop('ipv6', p, 'more than 8 extension headers');
       if (next === 44) {
@@ -460,6 +505,8 @@ class Decoder {
     this.transport(next, at, p, stop, true, fragment);
   }
 
+  // `fragment`: only part of the layer-4 data is here (an IP fragment, a truncated capture),
+  // so its checksum cannot be verified.
   private transport(proto: number, l3: number, at: number, end: number, v6: boolean, fragment: boolean): void {
     const b = this.b;
     switch (proto) {
@@ -499,14 +546,20 @@ class Decoder {
       }
       case 17: {
         this.need('udp', at, 8, end);
-        const len = this.u16(at + 4);
-        if (len < 8 || at + len > end) throw new Stop('udp', at, `bad length ${len} (${end - at} bytes present)`);
+        let len = this.u16(at + 4);
+        if (len < 8) throw new Stop('udp', at, `bad length ${len} (under 8)`);
+        if (at + len > end) {
+          // A first fragment or a truncated capture holds part of the datagram.
+          if (!fragment) this.note('udp', at, `length ${len} but ${end - at} bytes present`);
+          len = end - at;
+          fragment = true;
+        }
         const checksum = this.u16(at + 6);
         this.layers.push({
           type: 'udp',
           srcPort: this.u16(at),
           dstPort: this.u16(at + 2),
-          length: len,
+          length: this.u16(at + 4),
           checksum,
           checksumValid: fragment || (checksum === 0 && !v6) ? null : l4Ok(b, l3, at, at + len, v6, proto),
         });

@@ -42,10 +42,18 @@ describe('decode', () => {
   });
 
   it('reports a malformed packet with the layer, byte offset and reason', () => {
-    const r = d(eth(0x0800, ipv4(6, tcp(), { total: 300 })));
+    // A length that claims more than is there: reported, and decoding goes on (as tshark).
+    let r = d(eth(0x0800, ipv4(6, tcp(), { total: 300 })));
+    expect(r.layers.map((l) => l.type)).toEqual(['ethernet', 'ipv4', 'tcp']);
+    expect(r.error).toEqual({ layer: 'ipv4', offset: 14, reason: 'total length 300 but 40 bytes present' });
+    expect(findLayer(r, 'tcp')?.checksumValid).toBeNull(); // cannot be verified on part of a segment
+    // A header cut short or impossible: decoding stops there.
+    r = d(eth(0x0800, [0x44, ...ipv4(6, tcp()).slice(1)]));
     expect(r.layers.map((l) => l.type)).toEqual(['ethernet']);
-    expect(r.error).toEqual({ layer: 'ipv4', offset: 14, reason: 'bad total length 300 (header 20, 40 bytes present)' });
+    expect(r.error).toEqual({ layer: 'ipv4', offset: 14, reason: 'bad IHL 4 (under 5)' });
     expect(d([1, 2, 3]).error).toMatchObject({ layer: 'ethernet', offset: 0 });
+    // An 802.3 frame has a length, not an EtherType.
+    expect(d(cat([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6], u16(46), new Array(46).fill(0))).layers[0]).toMatchObject({ type: 'ethernet', length: 46 });
   });
 
   it('formats IPv6 addresses as RFC 5952 says', () => {
