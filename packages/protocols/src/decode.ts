@@ -146,6 +146,14 @@ export interface GreLayer {
   key?: number;
   sequence?: number;
 }
+export interface GeneveLayer {
+  type: 'geneve';
+  version: number;
+  /** Bytes of options. */
+  optionsLength: number;
+  protocol: number;
+  vni: number;
+}
 export interface VxlanLayer {
   type: 'vxlan';
   flags: number;
@@ -183,6 +191,7 @@ export type Layer =
   | SctpLayer
   | GreLayer
   | VxlanLayer
+  | GeneveLayer
   | GtpuLayer
   | PayloadLayer;
 
@@ -566,6 +575,8 @@ class Decoder {
         const dport = this.u16(at + 2);
         if (!this.tunnelled && dport === 4789) return this.vxlan(at + 8, at + len);
         if (!this.tunnelled && dport === 2152) return this.gtpu(at + 8, at + len);
+        if (!this.tunnelled && dport === 6081) return this.geneve(at + 8, at + len);
+        if (!this.tunnelled && dport === 4754) return this.gre(at + 8, at + len); // GRE-in-UDP, RFC 8086
         return this.payload(at + 8, at + len);
       }
       case 1:
@@ -588,6 +599,11 @@ class Decoder {
         return this.payload(at + 12, end);
       case 47:
         return this.gre(at, end);
+      case 4: // IP in IP
+      case 41: // IPv6 in IP
+        if (this.tunnelled) return this.payload(at, end);
+        this.tunnelled = true;
+        return proto === 4 ? this.ipv4(at, end) : this.ipv6(at, end);
       default:
         return this.payload(at, end);
     }
@@ -622,6 +638,17 @@ class Decoder {
     this.tunnelled = true;
     if (layer.protocol === 0x6558) return this.ethernet(p, end);
     this.etherType(layer.protocol, p, end);
+  }
+
+  private geneve(at: number, end: number): void {
+    this.need('geneve', at, 8, end);
+    const optionsLength = (this.b[at] & 0x3f) * 4;
+    this.need('geneve', at, 8 + optionsLength, end);
+    const protocol = this.u16(at + 2);
+    this.layers.push({ type: 'geneve', version: this.b[at] >> 6, optionsLength, protocol, vni: this.u32(at + 4) >>> 8 });
+    this.tunnelled = true;
+    if (protocol === 0x6558) return this.ethernet(at + 8 + optionsLength, end);
+    this.etherType(protocol, at + 8 + optionsLength, end);
   }
 
   private vxlan(at: number, end: number): void {

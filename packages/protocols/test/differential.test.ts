@@ -30,7 +30,7 @@ function capturesUnder(dir: string): string[] {
 }
 
 const IP_TYPES = new Set(['ipv4', 'ipv6']);
-const TUNNELS = new Set(['vxlan', 'gtpu', 'gre']);
+const TUNNELS = new Set(['vxlan', 'gtpu', 'gre', 'geneve']);
 
 /** Our decode, reduced to the fields tshark gives. */
 export function ours(d: Decoded): Fields {
@@ -70,7 +70,8 @@ export function ours(d: Decoded): Fields {
       if (upper.checksumValid !== null) f.checksums.icmp = upper.checksumValid;
     }
     // The first IP layer after a tunnel header is the inner packet.
-    const t = L.findIndex((l, i) => i > ipAt && TUNNELS.has(l.type));
+    let t = L.findIndex((l, i) => i > ipAt && TUNNELS.has(l.type));
+    if (t < 0 && L[k] && IP_TYPES.has(L[k].type)) t = k - 1; // IP in IP
     if (t >= 0) {
       const innerAt = L.findIndex((l, i) => i > t && IP_TYPES.has(l.type));
       if (innerAt >= 0) {
