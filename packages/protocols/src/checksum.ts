@@ -169,14 +169,16 @@ export function pseudoV4(bytes: Uint8Array, l3: number, proto: number, l4Length:
  * @param nextHeader upper-layer protocol (6 TCP, 17 UDP, 58 ICMPv6)
  * @param l4Length upper-layer packet length in bytes (up to 2^32 - 1 for jumbograms)
  */
-export function pseudoV6(bytes: Uint8Array, l3: number, nextHeader: number, l4Length: number): number {
+export function pseudoV6(bytes: Uint8Array, l3: number, nextHeader: number, l4Length: number, dstAt = l3 + 24): number {
   let hi = 0;
   let lo = 0;
-  const a = l3 + 8;
-  // 32 address bytes, split into word halves as in onesSum.
-  for (let i = a; i < a + 32; i += 8) {
-    hi += bytes[i]! + bytes[i + 2]! + bytes[i + 4]! + bytes[i + 6]!;
-    lo += bytes[i + 1]! + bytes[i + 3]! + bytes[i + 5]! + bytes[i + 7]!;
+  // 16 source and 16 destination bytes, split into word halves as in onesSum. With a
+  // Routing header the destination is the final one, wherever it is (RFC 8200 8.1).
+  for (const a of [l3 + 8, dstAt]) {
+    for (let i = a; i < a + 16; i += 8) {
+      hi += bytes[i]! + bytes[i + 2]! + bytes[i + 4]! + bytes[i + 6]!;
+      lo += bytes[i + 1]! + bytes[i + 3]! + bytes[i + 5]! + bytes[i + 7]!;
+    }
   }
   return hi * 256 + lo + (l4Length >>> 16) + (l4Length & 0xffff) + (nextHeader & 0xff);
 }
@@ -218,8 +220,10 @@ export function ipv4HeaderOk(bytes: Uint8Array, l3: number): boolean {
  * @param isV6 whether the IP header at `l3` is IPv6
  * @param proto the L4 protocol; by default read from the IP header (IPv4 protocol or
  *   IPv6 next header). Pass it explicitly for IPv6 with extension headers.
+ * @param dstAt absolute offset of the IPv6 destination for the pseudo-header: the final
+ *   destination when a Routing header has segments left (RFC 8200 section 8.1).
  */
-export function l4Ok(bytes: Uint8Array, l3: number, l4: number, end: number, isV6: boolean, proto = -1): boolean {
+export function l4Ok(bytes: Uint8Array, l3: number, l4: number, end: number, isV6: boolean, proto = -1, dstAt = l3 + 24): boolean {
   if (proto < 0) proto = bytes[isV6 ? l3 + 6 : l3 + 9]!;
   if (l4 < 0 || end > bytes.length) return false;
   let len = end - l4;
@@ -239,7 +243,7 @@ export function l4Ok(bytes: Uint8Array, l3: number, l4: number, end: number, isV
   } else {
     return false;
   }
-  const initial = isV6 ? pseudoV6(bytes, l3, proto, len) : pseudoV4(bytes, l3, proto, len);
+  const initial = isV6 ? pseudoV6(bytes, l3, proto, len, dstAt) : pseudoV4(bytes, l3, proto, len);
   return fold(onesSum(bytes, l4, l4 + len, initial)) === 0xffff;
 }
 

