@@ -9,21 +9,23 @@
  *   (`checksumValid` is not an input). What is given is written as given, even when it is
  *   wrong (a bad checksum, a length that does not match): that is how tests make malformed
  *   packets. What is omitted is computed or defaulted.
- * - Computed when omitted: Ethernet / VLAN `etherType`, GRE `protocol`, IPv4 `protocol`,
- *   IPv6 and extension header `nextHeader` (from the next layer); IPv4 `ihl` and
+ * - Computed when omitted: Ethernet / VLAN `etherType`, GRE / Geneve `protocol`, IPv4
+ *   `protocol`, IPv6 and extension header `nextHeader` (from the next layer); IPv4 `ihl` and
  *   `totalLength`, IPv6 `payloadLength`, UDP `length`, GTP-U `length`, TCP `dataOffset`,
- *   MPLS `bottom` (no MPLS layer follows); every checksum: IPv4 header, TCP / UDP / ICMPv6
- *   over the pseudo-header of the nearest enclosing IP header (for IPv6 with extension
- *   headers the pseudo-header carries the upper-layer protocol, and the destination is the
- *   one in the fixed header, as {@link decode} checks it), ICMP, GRE (when present) and the
- *   SCTP CRC32c. A computed UDP checksum of 0 is sent as 0xffff; an explicit `checksum: 0`
- *   means "no checksum" (legal over IPv4 only). Each layer extends to the end of the
- *   packet (there are no trailers), so lengths count everything after the layer's start.
+ *   Geneve `optionsLength`, MPLS `bottom` (no MPLS layer follows); every checksum: IPv4
+ *   header, TCP / UDP / ICMPv6 over the pseudo-header of the nearest enclosing IP header
+ *   (for IPv6 with extension headers the pseudo-header carries the upper-layer protocol,
+ *   and with a Routing header that has segments left the final destination, as
+ *   {@link decode} checks it), ICMP, GRE (when present) and the SCTP CRC32c. A computed UDP
+ *   checksum of 0 is sent as 0xffff; an explicit `checksum: 0` means "no checksum" (legal
+ *   over IPv4 only). Each layer extends to the end of the packet (there are no trailers),
+ *   so lengths count everything after the layer's start.
  * - Required (a `VNF_PACKET_FORMAT` error names the missing field): IPv4 / IPv6 / ARP
- *   addresses and TCP / UDP / SCTP ports, except that a UDP layer directly followed by
- *   VXLAN or GTP-U defaults both ports to 4789 or 2152. Also required: a next-protocol
- *   field when the next layer does not determine it (a `payload` layer, or nothing after
- *   an Ethernet, VLAN or GRE header; nothing after an IP header means 59, "no next header").
+ *   addresses and TCP / UDP / SCTP ports, except that a UDP layer directly followed by a
+ *   tunnel defaults both ports to the tunnel's: VXLAN 4789, GTP-U 2152, Geneve 6081,
+ *   GRE-in-UDP 4754, MPLS-in-UDP 6635. Also required: a next-protocol field when the next
+ *   layer does not determine it (a `payload` layer, or nothing after an Ethernet, VLAN, GRE
+ *   or Geneve header; nothing after an IP header means 59, "no next header").
  * - Defaults: MACs 00:00:00:00:00:00; VLAN `tpid` 0x8100 (stack VLAN layers for QinQ and
  *   give the outer one `tpid: 0x88a8`); TTL / hop limit / MPLS TTL 64; ARP Ethernet/IPv4
  *   request (hardware 1, protocol 0x0800, operation 1); TCP flags SYN (0x02), window 65535;
@@ -37,10 +39,11 @@
  * @module
  */
 import { VnfError } from '@vnf-sdk/core';
-import { checksum, pseudoV4, pseudoV6 } from './checksum.js';
+import { checksum, onesSum, pseudoV4 } from './checksum.js';
 import type {
   ArpLayer,
   EthernetLayer,
+  GeneveLayer,
   GreLayer,
   GtpuLayer,
   IcmpLayer,
@@ -60,6 +63,7 @@ import type {
 /** A decode layer as builder input: `type` plus any of its fields (minus outputs like `checksumValid`). */
 type Spec<L extends { type: string }, Omitted extends keyof L = never> = { type: L['type'] } & Partial<Omit<L, 'type' | Omitted>>;
 
+/** `etherType` (Ethernet II) or `length` (IEEE 802.3) is written as given; else the EtherType comes from the next layer. */
 export type EthernetSpec = Spec<EthernetLayer>;
 export type VlanSpec = Spec<VlanLayer>;
 export type MplsSpec = Spec<MplsLayer>;
@@ -86,6 +90,8 @@ export type SctpSpec = Spec<SctpLayer>;
 /** `checksumPresent` / `keyPresent` / `sequencePresent` default to whether `checksum` / `key` / `sequence` is given. */
 export type GreSpec = Spec<GreLayer> & { checksum?: number };
 export type VxlanSpec = Spec<VxlanLayer>;
+/** `options` (raw TLVs) are padded with zeros to 4 bytes; `optionsLength` (bytes) and `protocol` are computed. */
+export type GeneveSpec = Spec<GeneveLayer> & { options?: Uint8Array };
 /** One GTP-U extension header: `content` is padded with zeros so that the header is a multiple of 4 bytes. */
 export interface GtpuExtension {
   type: number;
@@ -111,6 +117,7 @@ export type LayerSpec =
   | SctpSpec
   | GreSpec
   | VxlanSpec
+  | GeneveSpec
   | GtpuSpec
   | PayloadSpec;
 
@@ -132,9 +139,9 @@ class Where {
     throw new VnfError('VNF_PACKET_FORMAT', `build: layer ${this.index} (${this.type}): ${field}: ${what}`);
   }
   /** An integer field in 0..max, or its default. */
-  int(field: string, value: number | undefined, max: number, dflt?: number): number {
+  int(field: string, value: number | undefined, max: number, dflt?: number, why = 'is required'): number {
     if (value === undefined) {
-      if (dflt === undefined) this.fail(field, 'is required');
+      if (dflt === undefined) this.fail(field, why);
       return dflt;
     }
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
@@ -358,7 +365,8 @@ function header(layers: readonly LayerSpec[], i: number): Part {
       const b = new Uint8Array(14);
       b.set(w.mac('dst', l.dst), 0);
       b.set(w.mac('src', l.src), 6);
-      put16(b, 12, w.int('etherType', l.etherType, 0xffff, etherTypeOf(next)));
+      if (l.etherType === undefined && l.length !== undefined) put16(b, 12, w.int('length', l.length, 0xffff));
+      else put16(b, 12, w.int('etherType', l.etherType, 0xffff, etherTypeOf(next), nextRequired(next)));
       return { bytes: b };
     }
     case 'vlan': {
@@ -366,7 +374,7 @@ function header(layers: readonly LayerSpec[], i: number): Part {
       w.int('tpid', l.tpid, 0xffff, 0x8100);
       const tci = (w.int('pcp', l.pcp, 7, 0) << 13) | (l.dei ? 0x1000 : 0) | w.int('id', l.id, 0xfff, 0);
       put16(b, 0, tci);
-      put16(b, 2, w.int('etherType', l.etherType, 0xffff, etherTypeOf(next)));
+      put16(b, 2, w.int('etherType', l.etherType, 0xffff, etherTypeOf(next), nextRequired(next)));
       return { bytes: b };
     }
     case 'mpls': {
@@ -435,10 +443,10 @@ function header(layers: readonly LayerSpec[], i: number): Part {
       return { bytes: b };
     }
     case 'tcp':
-      return tcp(l, w, ipAround());
+      return tcp(l, w, ipAround(), layers);
     case 'udp': {
       const b = new Uint8Array(8);
-      const tunnel = next?.type === 'vxlan' ? 4789 : next?.type === 'gtpu' ? 2152 : undefined;
+      const tunnel = next ? TUNNEL_PORTS[next.type] : undefined;
       put16(b, 0, w.int('srcPort', l.srcPort, 0xffff, tunnel));
       put16(b, 2, w.int('dstPort', l.dstPort, 0xffff, tunnel));
       const len = l.length === undefined ? undefined : w.int('length', l.length, 0xffff);
@@ -455,7 +463,7 @@ function header(layers: readonly LayerSpec[], i: number): Part {
           // Over the datagram as long as its length field says (what receivers check).
           const covered = Math.min(n, end - at);
           const l3 = offsetOf(ip!.index);
-          const pseudo = ip!.v6 ? pseudoV6(out, l3, 17, n) : pseudoV4(out, l3, 17, n);
+          const pseudo = ip!.v6 ? pseudoV6(out, layers, ip!.index, i, offsetOf, 17, n) : pseudoV4(out, l3, 17, n);
           put16(out, at + 6, checksum(out, at, at + covered, pseudo) || 0xffff);
         },
       };
@@ -474,7 +482,7 @@ function header(layers: readonly LayerSpec[], i: number): Part {
         bytes: b,
         fix: (out, at, end, offsetOf) => {
           if (ck !== undefined) return put16(out, at + 2, ck);
-          const pseudo = v6 ? pseudoV6(out, offsetOf(ip!.index), 58, end - at) : 0;
+          const pseudo = v6 ? pseudoV6(out, layers, ip!.index, i, offsetOf, 58, end - at) : 0;
           put16(out, at + 2, checksum(out, at, end, pseudo));
         },
       };
@@ -506,7 +514,7 @@ function header(layers: readonly LayerSpec[], i: number): Part {
       b[0] = (csumPresent ? 0x80 : 0) | (keyPresent ? 0x20 : 0) | (seqPresent ? 0x10 : 0);
       b[1] = w.int('version', l.version, 7, 0);
       const proto = next?.type === 'ethernet' ? 0x6558 : etherTypeOf(next);
-      put16(b, 2, w.int('protocol', l.protocol, 0xffff, proto));
+      put16(b, 2, w.int('protocol', l.protocol, 0xffff, proto, nextRequired(next)));
       let p = csumPresent ? 8 : 4;
       if (keyPresent) {
         put32(b, p, w.int('key', l.key, 0xffffffff, 0));
@@ -518,6 +526,18 @@ function header(layers: readonly LayerSpec[], i: number): Part {
         bytes: b,
         fix: csumPresent ? (out, at, end) => put16(out, at + 4, ck ?? checksum(out, at, end)) : undefined,
       };
+    }
+    case 'geneve': {
+      const options = w.bytes('options', l.options);
+      const optionsLength = w.int('optionsLength', l.optionsLength, 252, pad(options.length, 4));
+      if (optionsLength % 4 !== 0) w.fail('optionsLength', `${optionsLength} is not a multiple of 4`);
+      if (options.length > 252) w.fail('options', `${options.length} bytes are more than 252`);
+      const b = new Uint8Array(8 + pad(options.length, 4));
+      b[0] = (w.int('version', l.version, 3, 0) << 6) | (optionsLength / 4);
+      put16(b, 2, w.int('protocol', l.protocol, 0xffff, next?.type === 'ethernet' ? 0x6558 : etherTypeOf(next), nextRequired(next)));
+      put32(b, 4, w.int('vni', l.vni, 0xffffff, 0) * 256);
+      b.set(options, 8);
+      return { bytes: b };
     }
     case 'vxlan': {
       const b = new Uint8Array(8);
@@ -534,9 +554,34 @@ function header(layers: readonly LayerSpec[], i: number): Part {
   }
 }
 
+const nextRequired = (next: LayerSpec | undefined) => `is required: ${next ? `a ${next.type} layer` : 'nothing'} follows, which does not say what to put`;
+
+/** UDP ports of tunnels, used for both ports when omitted. */
+const TUNNEL_PORTS: Partial<Record<string, number>> = { vxlan: 4789, gtpu: 2152, geneve: 6081, gre: 4754, mpls: 6635 };
+
+/**
+ * The unfolded IPv6 pseudo-header sum (RFC 8200 8.1) for the upper layer `self` under the
+ * IPv6 header `ipIndex`. With a Routing header that has segments left, the destination is
+ * the final one, found as {@link decode} finds it: the last address of a type 0 header,
+ * segment 0 of a segment routing (type 4) header.
+ */
+function pseudoV6(out: Uint8Array, layers: readonly LayerSpec[], ipIndex: number, self: number, offsetOf: (j: number) => number, proto: number, length: number): number {
+  const l3 = offsetOf(ipIndex);
+  let dstAt = l3 + 24;
+  for (let j = ipIndex + 1; j < self; j++) {
+    if (layers[j]!.type !== 'ipv6-routing') continue;
+    const p = offsetOf(j);
+    const len = (out[p + 1]! + 1) * 8;
+    if (out[p + 3] === 0 || len < 24) continue;
+    if (out[p + 2] === 0) dstAt = p + len - 16;
+    if (out[p + 2] === 4) dstAt = p + 8;
+  }
+  return onesSum(out, l3 + 8, l3 + 24) + onesSum(out, dstAt, dstAt + 16) + (length >>> 16) + (length & 0xffff) + proto;
+}
+
 /** A next-protocol byte: given, or from the next layer. */
 function nextProto(w: Where, field: string, given: number | undefined, next: LayerSpec | undefined): number {
-  return w.int(field, given, 255, ipProtocolOf(next));
+  return w.int(field, given, 255, ipProtocolOf(next), nextRequired(next));
 }
 
 function ipv4(l: Ipv4Spec, next: LayerSpec | undefined, w: Where): Part {
@@ -553,7 +598,7 @@ function ipv4(l: Ipv4Spec, next: LayerSpec | undefined, w: Where): Part {
   put16(b, 6, (l.dontFragment ? 0x4000 : 0) | (l.moreFragments ? 0x2000 : 0) | (off / 8));
   b[8] = w.int('ttl', l.ttl, 255, 64);
   const proto = ipProtocolOf(next);
-  b[9] = w.int('protocol', l.protocol, 255, proto);
+  b[9] = w.int('protocol', l.protocol, 255, proto, nextRequired(next));
   b.set(w.ipv4('src', l.src), 12);
   b.set(w.ipv4('dst', l.dst), 16);
   b.set(options, 20);
@@ -569,7 +614,7 @@ function ipv4(l: Ipv4Spec, next: LayerSpec | undefined, w: Where): Part {
   };
 }
 
-function tcp(l: TcpSpec, w: Where, ip: { index: number; v6: boolean } | undefined): Part {
+function tcp(l: TcpSpec, w: Where, ip: { index: number; v6: boolean } | undefined, layers: readonly LayerSpec[]): Part {
   const opts: number[] = [];
   for (const [k, o] of (l.options ?? []).entries()) {
     const kind = w.int(`options[${k}].kind`, o.kind, 255);
@@ -602,7 +647,7 @@ function tcp(l: TcpSpec, w: Where, ip: { index: number; v6: boolean } | undefine
     fix: (out, at, end, offsetOf) => {
       if (ck !== undefined) return put16(out, at + 16, ck);
       const l3 = offsetOf(ip!.index);
-      const pseudo = ip!.v6 ? pseudoV6(out, l3, 6, end - at) : pseudoV4(out, l3, 6, end - at);
+      const pseudo = ip!.v6 ? pseudoV6(out, layers, ip!.index, w.index, offsetOf, 6, end - at) : pseudoV4(out, l3, 6, end - at);
       put16(out, at + 16, checksum(out, at, end, pseudo));
     },
   };

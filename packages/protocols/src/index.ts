@@ -40,3 +40,30 @@ export {
   type VxlanLayer,
 } from './decode.js';
 export { FlowKeys } from './flow-keys.js';
+export {
+  type ArpSpec,
+  build,
+  crc32c,
+  type EthernetSpec,
+  type GeneveSpec,
+  type GreSpec,
+  type GtpuExtension,
+  type GtpuSpec,
+  type IcmpSpec,
+  type Ipv4Spec,
+  type Ipv6ExtensionSpec,
+  type Ipv6FragmentSpec,
+  type Ipv6Spec,
+  type LayerSpec,
+  type MplsSpec,
+  type PayloadSpec,
+  parseIpv4,
+  parseIpv6,
+  parseMac,
+  type SctpSpec,
+  type TcpSpec,
+  type UdpSpec,
+  type VlanSpec,
+  type VxlanSpec,
+} from './build.js';
+export { arpReply, type IcmpErrorOptions, icmpError, icmpEchoReply, icmpv6Error, tcpRst } from './replies.js';

@@ -18,7 +18,7 @@
  */
 import { VnfError } from '@vnf-sdk/core';
 import { build, type LayerSpec } from './build.js';
-import { decode, type EthernetLayer, type IcmpLayer, type Ipv4Layer, type Layer, type TcpLayer, type VlanLayer } from './decode.js';
+import { type DecodeError, decode, type EthernetLayer, type IcmpLayer, type Ipv4Layer, type Layer, type TcpLayer, type VlanLayer } from './decode.js';
 
 /** Options of {@link icmpError} and {@link icmpv6Error}. */
 export interface IcmpErrorOptions {
@@ -48,17 +48,19 @@ interface Framed {
   l3: number;
   /** Byte offset of that layer in the frame. */
   l3At: number;
+  /** Whether decoding found a problem (see {@link decode}). */
+  error?: DecodeError;
 }
 
 function frame(bytes: Uint8Array): Framed | null {
-  const { layers } = decode(bytes);
+  const { layers, error } = decode(bytes);
   const eth = layers[0];
   if (eth?.type !== 'ethernet') return null;
   const vlans: VlanLayer[] = [];
   let i = 1;
   while (layers[i]?.type === 'vlan') vlans.push(layers[i++] as VlanLayer);
   if (i >= layers.length) return null;
-  return { eth, vlans, layers, l3: i, l3At: 14 + 4 * vlans.length };
+  return { eth, vlans, layers, l3: i, l3At: 14 + 4 * vlans.length, error };
 }
 
 /** The reply's Ethernet header (addresses swapped unless `src` is given) and the same VLAN tags. */
@@ -80,6 +82,9 @@ const v4BadSrc = (b: Uint8Array, at: number) => b[at] === 0 || b[at] === 127 || 
 const v6Multicast = (b: Uint8Array, at: number) => b[at] === 0xff;
 /** IPv6 unspecified address ::. */
 const v6Unspecified = (b: Uint8Array, at: number) => b.subarray(at, at + 16).every((x) => x === 0);
+
+/** Whether the link or IP header itself is malformed (a problem further in still deserves an ICMP error). */
+const l3Broken = (f: Framed) => f.error !== undefined && (f.error.offset <= f.l3At || f.error.layer === 'ipv4' || f.error.layer === 'ipv6');
 
 const isV4Fragment = (ip: Ipv4Layer) => ip.moreFragments || ip.fragmentOffset !== 0;
 
@@ -112,7 +117,7 @@ const payloadAt = (layers: Layer[], i: number): Uint8Array => {
 export function arpReply(request: Uint8Array, myMac: string): Uint8Array | null {
   const f = frame(request);
   const arp = f?.layers[f.l3];
-  if (!f || arp?.type !== 'arp' || arp.operation !== 1 || arp.hardwareType !== 1 || arp.protocolType !== 0x0800) return null;
+  if (!f || f.error || arp?.type !== 'arp' || arp.operation !== 1 || arp.hardwareType !== 1 || arp.protocolType !== 0x0800) return null;
   return build([
     ...replyL2(f, myMac),
     { type: 'arp', operation: 2, senderMac: myMac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp },
@@ -130,7 +135,7 @@ export function arpReply(request: Uint8Array, myMac: string): Uint8Array | null 
  */
 export function icmpEchoReply(request: Uint8Array): Uint8Array | null {
   const f = frame(request);
-  if (!f || groupMac(f.eth.dst)) return null;
+  if (!f || f.error || groupMac(f.eth.dst)) return null;
   const { layers, l3, l3At } = f;
   const ip = layers[l3]!;
   if (ip.type === 'ipv4') {
@@ -165,7 +170,8 @@ function upperOffset(layers: Layer[], ipIndex: number, upper: number): number {
   let n = 40;
   for (let i = ipIndex + 1; i < upper; i++) {
     const l = layers[i]!;
-    n += l.type === 'ipv6-fragment' ? 8 : 'length' in l ? l.length : 0;
+    if (l.type === 'ipv6-fragment') n += 8;
+    else if (l.type === 'ipv6-hop-by-hop' || l.type === 'ipv6-routing' || l.type === 'ipv6-destination' || l.type === 'ipv6-ah') n += l.length;
   }
   return n;
 }
@@ -208,7 +214,7 @@ export function icmpError(offending: Uint8Array, options: IcmpErrorOptions): Uin
     rest = pointer * 2 ** 24;
   }
   const f = frame(offending);
-  if (!f || groupMac(f.eth.dst)) return null;
+  if (!f || l3Broken(f) || groupMac(f.eth.dst)) return null;
   const ip = f.layers[f.l3]!;
   if (ip.type !== 'ipv4' || !ip.checksumValid || ip.fragmentOffset !== 0) return null;
   if (v4NotUnicastDst(offending, f.l3At + 16) || v4BadSrc(offending, f.l3At + 12)) return null;
@@ -255,7 +261,7 @@ export function icmpv6Error(offending: Uint8Array, options: IcmpErrorOptions): U
     rest = pointer;
   }
   const f = frame(offending);
-  if (!f) return null;
+  if (!f || l3Broken(f)) return null;
   const ip = f.layers[f.l3]!;
   if (ip.type !== 'ipv6') return null;
   const mayAnswerGroup = type === 2 || (type === 4 && code === 2);
@@ -293,7 +299,7 @@ const ACK = 0x10;
  */
 export function tcpRst(segment: Uint8Array): Uint8Array | null {
   const f = frame(segment);
-  if (!f || groupMac(f.eth.dst)) return null;
+  if (!f || f.error || groupMac(f.eth.dst)) return null;
   const { layers, l3, l3At } = f;
   const ip = layers[l3]!;
   let tcpIndex: number;

@@ -266,6 +266,51 @@ describe('build: single layers and computed fields', () => {
     expect(findLayer(plain, 'gtpu')?.sequence).toBeUndefined();
   });
 
+  it('Geneve (port 6081, options padded), GRE-in-UDP (4754), MPLS-in-UDP (6635), IP in IP', () => {
+    const g = roundTrip([ETH, IP4, { type: 'udp' }, { type: 'geneve', vni: 0x123456, options: bytes(1, 2, 3, 4, 5) }, ETH, IP6, { type: 'icmpv6' }]);
+    expect(findLayer(g, 'udp')).toMatchObject({ srcPort: 6081, dstPort: 6081 });
+    expect(findLayer(g, 'geneve')).toEqual({ type: 'geneve', version: 0, optionsLength: 8, protocol: 0x6558, vni: 0x123456 });
+    checksumsOk(g);
+    expect(findLayer(roundTrip([ETH, IP4, { type: 'udp' }, { type: 'geneve' }, IP4, { type: 'icmp' }]), 'geneve')).toMatchObject({ protocol: 0x0800, optionsLength: 0 });
+    const gu = roundTrip([ETH, IP6, { type: 'udp' }, { type: 'gre' }, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }]);
+    expect(findLayer(gu, 'udp')).toMatchObject({ srcPort: 4754, dstPort: 4754 });
+    expect(findLayer(gu, 'gre')?.protocol).toBe(0x0800);
+    checksumsOk(gu);
+    const mu = roundTrip([ETH, IP4, { type: 'udp' }, { type: 'mpls', label: 99 }, IP6, { type: 'tcp', srcPort: 1, dstPort: 2 }]);
+    expect(findLayer(mu, 'udp')).toMatchObject({ srcPort: 6635, dstPort: 6635 });
+    expect(findLayer(mu, 'mpls')).toMatchObject({ label: 99, bottom: true });
+    checksumsOk(mu);
+    const ipip = roundTrip([ETH, IP6, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }]);
+    expect(findLayer(ipip, 'ipv6')?.nextHeader).toBe(4);
+    expect(findLayer(roundTrip([ETH, IP4, IP6, { type: 'icmpv6' }]), 'ipv4')?.protocol).toBe(41);
+    checksumsOk(ipip);
+  });
+
+  it('IEEE 802.3 frames: the length field as given', () => {
+    const d = decode(build([{ ...ETH, length: 7 }, { type: 'payload', data: bytes(0xaa, 0xaa, 3, 0, 0, 0, 0) }]));
+    expect(findLayer(d, 'ethernet')).toMatchObject({ length: 7 });
+    expect(findLayer(d, 'ethernet')?.etherType).toBeUndefined();
+  });
+
+  it('IPv6 routing headers with segments left: the pseudo-header uses the final destination, as decode checks it', () => {
+    const final = parseIpv6('2001:db8:ffff::99')!;
+    const via = parseIpv6('2001:db8:eeee::1')!;
+    // Type 0: addresses in order, the final one last.
+    const rh0 = Uint8Array.from([0, 1, 0, 0, 0, 0, ...via, ...final]);
+    // Segment routing (type 4): segment 0 is the final destination.
+    const srh = Uint8Array.from([4, 1, 1, 0, 0, 0, ...final, ...via]);
+    for (const data of [rh0, srh]) {
+      const out = build([ETH, IP6, { type: 'ipv6-routing', data }, { type: 'udp', srcPort: 1, dstPort: 2 }, { type: 'payload', data: bytes(1, 2, 3) }]);
+      const d = decode(out);
+      expect(d.error).toBeUndefined();
+      checksumsOk(d);
+      expect(findLayer(d, 'ipv6-hop-by-hop')).toBeUndefined();
+      expect(d.layers[2]).toMatchObject({ type: 'ipv6-routing', nextHeader: 17, length: 40 });
+    }
+    // Segments left 0: the fixed header's destination.
+    checksumsOk(roundTrip([ETH, IP6, { type: 'ipv6-routing', data: Uint8Array.from([4, 0, 1, 0, 0, 0, ...final, ...via]) }, { type: 'tcp', srcPort: 1, dstPort: 2 }]));
+  });
+
   it('decoded layers build back into the same bytes', () => {
     const frames = [
       build([ETH, { type: 'vlan', id: 3 }, { ...IP4, options: bytes(1, 1, 1, 0), dontFragment: true, dscp: 46, ecn: 1 }, { type: 'tcp', srcPort: 9, dstPort: 10, options: [{ kind: 2, data: bytes(5, 0xb4) }] }, { type: 'payload', data: bytes(1, 2) }]),
@@ -382,7 +427,8 @@ describe('build: rejected input', () => {
 const u8 = fc.integer({ min: 0, max: 0xff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const port = u16.filter((p) => p !== 4789 && p !== 2152);
+const TUNNEL_PORTS = [4789, 2152, 6081, 4754, 6635];
+const port = u16.filter((p) => !TUNNEL_PORTS.includes(p));
 const mac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':'));
 const v4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => b.join('.'));
 const v6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => formatIpv6(b, 0));
@@ -558,6 +604,8 @@ describe('build: tshark', () => {
       ['icmpv6 echo', build([ETH, IP6, { type: 'icmpv6', rest: 0x12340001 }, { type: 'payload', data: new Uint8Array(32).fill(0x61) }])],
       ['vxlan', build([ETH, IP4, { type: 'udp', srcPort: 50000 }, { type: 'vxlan', vni: 42 }, ETH, IP4, { type: 'tcp', srcPort: 1, dstPort: 2, flags: 0x10 }, { type: 'payload', data: bytes(1, 2, 3, 4) }])],
       ['gtpu', build([ETH, IP4, { type: 'udp' }, { type: 'gtpu', teid: 5, sequence: 9, extensions: [{ type: 0x85, content: bytes(0x10, 0x09) }] }, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }])],
+      ['srh', build([ETH, IP6, { type: 'ipv6-routing', data: Uint8Array.from([4, 1, 1, 0, 0, 0, ...parseIpv6('2001:db8:ffff::99')!, ...parseIpv6('2001:db8:eeee::1')!]) }, { type: 'tcp', srcPort: 1, dstPort: 2 }])],
+      ['geneve', build([ETH, IP4, { type: 'udp' }, { type: 'geneve', vni: 9, options: bytes(1, 2, 0x80, 1, 0, 0, 0, 5) }, ETH, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }])],
       ['gre', build([ETH, IP4, { type: 'gre', key: 7, sequence: 8, checksumPresent: true }, IP6, { type: 'icmpv6' }])],
       ['sctp', build([ETH, IP4, { type: 'sctp', srcPort: 2905, dstPort: 2905, verificationTag: 0x01020304 }, { type: 'payload', data: bytes(0, 3, 0, 8, 0, 0, 0, 0) }])],
       ['qinq mpls', build([ETH, { type: 'vlan', tpid: 0x88a8, id: 1 }, { type: 'vlan', id: 2 }, { type: 'mpls', label: 100 }, IP6, { type: 'tcp', srcPort: 1, dstPort: 2 }])],
@@ -569,7 +617,9 @@ describe('build: tshark', () => {
     ];
     const file = join(dir, 'built.pcap');
     const w = CaptureWriter.open(file);
-    frames.forEach(([, f], i) => w.write(f, BigInt(i + 1) * 1_000_000n));
+    frames.forEach(([, f], i) => {
+      w.write(f, BigInt(i + 1) * 1_000_000n);
+    });
     w.close();
     const out = execFileSync(
       'tshark',
@@ -592,7 +642,9 @@ describe('build: tshark', () => {
       if (name === 'sctp') expect(rec['sctp.checksum.status']).toBe('1');
       if (name === 'gre') expect(rec['gre.checksum.status']).toBe('1');
       if (name === 'ipv4 tcp') expect(rec['tcp.checksum.status']).toBe('1');
-      if (name === 'vxlan') expect(rec['udp.checksum.status']).toBe('1');
+      if (name === 'vxlan') expect([rec['udp.checksum.status'], rec['tcp.checksum.status']]).toEqual(['1', '1']);
+      if (name === 'geneve') expect(rec['udp.checksum.status']).toBe('1,1');
+      if (name === 'srh') expect(rec['tcp.checksum.status']).toBe('1');
     });
   });
 });

@@ -18,7 +18,7 @@ describe('FlowKeys', () => {
     ];
     const burst = new Burst(8);
     pool.alloc(burst, packets.length);
-    packets.forEach((p, i) => pool.write(burst.ids[i], Uint8Array.from(p)));
+    for (const [i, p] of packets.entries()) pool.write(burst.ids[i], Uint8Array.from(p));
     new BurstParser(pool).parse(burst);
     const outer = new FlowKeys(pool, 8);
     outer.extract(burst);
