@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mempool, VnfError } from '../src/index.js';
-import { isRoot, itWhen } from './env.js';
+import { isRoot, itWhen } from '@vnf-sdk/test-support';
 
 const NR = '/proc/sys/vm/nr_hugepages';
 const meminfo = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);

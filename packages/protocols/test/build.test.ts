@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { VnfError } from '@vnf-sdk/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { itWhen } from '@vnf-sdk/test-support';
 import { build, crc32c, type LayerSpec, parseIpv4, parseIpv6, parseMac } from '../src/build.js';
 import { CaptureWriter } from '../src/capture/writer.js';
 import { checksum, fold, onesSum, pseudoV4 } from '../src/checksum.js';
@@ -556,7 +557,6 @@ describe('build: property', () => {
 
 // ---- tshark: an independent dissector agrees the packets are well formed ----
 
-const requireAll = process.env.VNF_REQUIRE_ALL === '1';
 function tsharkMissing(): string | null {
   try {
     execFileSync('tshark', ['--version'], { stdio: 'ignore', timeout: 30_000 });
@@ -564,16 +564,6 @@ function tsharkMissing(): string | null {
   } catch {
     return 'tshark is not on PATH';
   }
-}
-function itWhen(reason: string | null, name: string, fn: () => void) {
-  if (reason === null) return it(name, fn);
-  if (requireAll) {
-    return it(name, () => {
-      throw new Error(`required test cannot run (VNF_REQUIRE_ALL=1): ${reason}`);
-    });
-  }
-  console.warn(`[skip] ${name}: ${reason}`);
-  return it.skip(`${name} [skipped: ${reason}]`, fn);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'vnf-build-'));

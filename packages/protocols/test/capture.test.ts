@@ -4,23 +4,12 @@ import { join } from 'node:path';
 import { VnfError } from '@vnf-sdk/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CapturedPacket, CaptureReader, CaptureWriter, LINKTYPE, MAX_CAPTURED_LENGTH } from '../src/capture/index.js';
-import { SHARED_TESTDATA } from './env.js';
+import { itWhen, SHARED_TESTDATA } from '@vnf-sdk/test-support';
 
 // ---- helpers ----
 
 // Tests needing the shared test data skip with a visible reason when it is absent; with
 // VNF_REQUIRE_ALL=1 (CI) such a skip is a failure instead, so nothing silently stops running.
-const requireAll = process.env.VNF_REQUIRE_ALL === '1';
-function itWhen(reason: string | null, name: string, fn: () => void) {
-  if (reason === null) return it(name, fn);
-  if (requireAll) {
-    return it(name, () => {
-      throw new Error(`required test cannot run (VNF_REQUIRE_ALL=1): ${reason}`);
-    });
-  }
-  console.warn(`[skip] ${name}: ${reason}`);
-  return it.skip(`${name} [skipped: ${reason}]`, fn);
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'vnf-capture-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect } from 'vitest';
 import { CaptureReader, type Decoded, decode, type Layer } from '../src/index.js';
-import { itWhen, SHARED_TESTDATA, sharedMissing } from './env.js';
+import { itWhen, SHARED_TESTDATA, sharedMissing } from '@vnf-sdk/test-support';
 import { dissectMany, type TsharkPacket, tsharkAvailable } from './tshark/tshark.js';
 
 type Fields = Omit<TsharkPacket, 'frame' | 'protocols' | 'malformed' | 'malformedIn' | 'outerVlanCount'>;

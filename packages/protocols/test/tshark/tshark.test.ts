@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SHARED_TESTDATA } from '../env.js';
+import { itWhen, SHARED_TESTDATA } from '@vnf-sdk/test-support';
 import {
   capinfosCounts,
   dissect,
@@ -23,18 +23,7 @@ const SHARED = SHARED_TESTDATA;
 const PCAPS = join(SHARED, 'pcaps');
 const MIX = join(SHARED, 'bench', 'mix.pcap');
 
-const requireAll = process.env.VNF_REQUIRE_ALL === '1';
 
-function itWhen(reason: string | null, name: string, fn: () => unknown | Promise<unknown>, timeout?: number) {
-  if (reason === null) return it(name, fn, timeout);
-  if (requireAll) {
-    return it(name, () => {
-      throw new Error(`required test cannot run (VNF_REQUIRE_ALL=1): ${reason}`);
-    });
-  }
-  console.warn(`[skip] ${name}: ${reason}`);
-  return it.skip(`${name} [skipped: ${reason}]`, fn);
-}
 
 const version = tsharkAvailable();
 const skipReason = !version
