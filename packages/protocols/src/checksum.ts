@@ -174,11 +174,10 @@ export function pseudoV6(bytes: Uint8Array, l3: number, nextHeader: number, l4Le
   let lo = 0;
   // 16 source and 16 destination bytes, split into word halves as in onesSum. With a
   // Routing header the destination is the final one, wherever it is (RFC 8200 8.1).
-  for (const a of [l3 + 8, dstAt]) {
-    for (let i = a; i < a + 16; i += 8) {
-      hi += bytes[i]! + bytes[i + 2]! + bytes[i + 4]! + bytes[i + 6]!;
-      lo += bytes[i + 1]! + bytes[i + 3]! + bytes[i + 5]! + bytes[i + 7]!;
-    }
+  for (let k = 0; k < 4; k++) {
+    const i = k < 2 ? l3 + 8 + 8 * k : dstAt + 8 * (k - 2);
+    hi += bytes[i]! + bytes[i + 2]! + bytes[i + 4]! + bytes[i + 6]!;
+    lo += bytes[i + 1]! + bytes[i + 3]! + bytes[i + 5]! + bytes[i + 7]!;
   }
   return hi * 256 + lo + (l4Length >>> 16) + (l4Length & 0xffff) + (nextHeader & 0xff);
 }

@@ -1,5 +1,6 @@
 import type { Mempool } from '@vnf-sdk/core';
 import { decHopLimit, decTtl, setIcmpId, setIpv4Dst, setIpv4Src, setL4DstPort, setL4SrcPort } from './checksum.js';
+import { crc32c } from './build.js';
 import { PTYPE } from './ptype.js';
 
 // Outer layer-4 headers whose checksum covers the IPv4 pseudo-header.
@@ -17,6 +18,7 @@ export class PacketFields {
   private readonly bytes: Uint8Array;
   private readonly bufferSize: number;
   private readonly dataOff: Uint16Array;
+  private readonly dataLen: Uint16Array;
   private readonly ptype: Uint32Array;
   private readonly l3Off: Uint16Array;
   private readonly l4Off: Uint16Array;
@@ -28,6 +30,7 @@ export class PacketFields {
     this.bufferSize = pool.bufferSize;
     const m = pool.meta;
     this.dataOff = m.dataOff;
+    this.dataLen = m.dataLen;
     this.ptype = m.ptype;
     this.l3Off = m.l3Off;
     this.l4Off = m.l4Off;
@@ -165,19 +168,28 @@ export class PacketFields {
     setIpv4Dst(this.bytes, this.l3(b), this.l4OrNone(b), this.bytes[this.l3(b) + 9], addr);
   }
 
-  /** Rewrites the TCP or UDP source port; fixes the checksum. */
+  /** Rewrites the TCP, UDP or SCTP source port; fixes the checksum (SCTP: its CRC32c). */
   setSrcPort(b: number, port: number): void {
-    setL4SrcPort(this.bytes, this.l4(b), this.ptype[b] & PTYPE.TCP ? 6 : 17, port);
+    const proto = this.l4Protocol(b);
+    setL4SrcPort(this.bytes, this.l4(b), proto, port);
+    if (proto === 132) this.fixSctp(b);
   }
 
-  /** Rewrites the TCP or UDP destination port; fixes the checksum. */
+  /** Rewrites the TCP, UDP or SCTP destination port; fixes the checksum (SCTP: its CRC32c). */
   setDstPort(b: number, port: number): void {
-    setL4DstPort(this.bytes, this.l4(b), this.ptype[b] & PTYPE.TCP ? 6 : 17, port);
+    const proto = this.l4Protocol(b);
+    setL4DstPort(this.bytes, this.l4(b), proto, port);
+    if (proto === 132) this.fixSctp(b);
   }
 
-  /** Rewrites an ICMP or ICMPv6 echo identifier; fixes the checksum. */
-  setIcmpId(b: number, id: number): void {
+  /**
+   * Rewrites an ICMP or ICMPv6 echo identifier and fixes the checksum. Returns false, and
+   * writes nothing, when the ICMP header is shorter than the 8 bytes that hold the id.
+   */
+  setIcmpId(b: number, id: number): boolean {
+    if (this.l4Off[b] + 8 > this.dataLen[b]) return false;
     setIcmpId(this.bytes, this.l4(b), id);
+    return true;
   }
 
   /**
@@ -186,6 +198,25 @@ export class PacketFields {
    */
   decTtl(b: number): number {
     return this.ipVersion(b) === 4 ? decTtl(this.bytes, this.l3(b)) : decHopLimit(this.bytes, this.l3(b));
+  }
+
+  private l4Protocol(b: number): number {
+    const t = this.ptype[b];
+    return t & PTYPE.TCP ? 6 : t & PTYPE.UDP ? 17 : 132;
+  }
+
+  // SCTP's checksum is a CRC32c over the whole packet, stored little-endian: recomputed.
+  private fixSctp(b: number): void {
+    const l4 = this.l4(b);
+    const l3 = this.l3(b);
+    const x = this.bytes;
+    const end = this.ipVersion(b) === 4 ? l3 + ((x[l3 + 2] << 8) | x[l3 + 3]) : l3 + 40 + ((x[l3 + 4] << 8) | x[l3 + 5]);
+    x[l4 + 8] = x[l4 + 9] = x[l4 + 10] = x[l4 + 11] = 0;
+    const crc = crc32c(x, l4, end);
+    x[l4 + 8] = crc & 0xff;
+    x[l4 + 9] = (crc >>> 8) & 0xff;
+    x[l4 + 10] = (crc >>> 16) & 0xff;
+    x[l4 + 11] = crc >>> 24;
   }
 
   // The L4 offset when its checksum covers the addresses, else -1 (ICMP, later fragments).

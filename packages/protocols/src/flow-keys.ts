@@ -67,6 +67,7 @@ export class FlowKeys {
     const l3Offs = inner ? this.innerL3Off : this.l3Off;
     const l4Offs = inner ? this.innerL4Off : this.l4Off;
     const tcpBit = inner ? PTYPE.INNER_TCP : PTYPE.TCP;
+    const icmpBit = inner ? PTYPE.INNER_ICMP : PTYPE.ICMP | PTYPE.ICMPV6;
     const udpBit = inner ? PTYPE.INNER_UDP : PTYPE.UDP;
     // Locals, not fields, in the loop: fewer loads for V8 to keep or repeat.
     const { version, protocol, srcPort, dstPort, src, dst, ptype, dataOff } = this;
@@ -114,6 +115,7 @@ export class FlowKeys {
       } else {
         srcPort[i] = 0;
         dstPort[i] = 0;
+        if (t & icmpBit) proto = version[i] === 4 ? 1 : 58;
       }
       protocol[i] = proto;
     }

@@ -208,6 +208,8 @@ export class BurstParser {
     if (r & L4_FOUND) this.l4Off[b] = this.l4;
     t |= r & ~L4_FOUND;
     // Tunnels: VXLAN and GTP-U over UDP, GRE; the inner packet's offsets too.
+    // A fragment does not hold a whole tunnelled packet: no tunnel parsing.
+    if (t & PTYPE.FRAG) return t;
     if (t & PTYPE.UDP) return this.parseUdpTunnel(b, base, t);
     if (t & PTYPE.GRE) return this.parseGre(b, base, t);
     return t;
@@ -226,6 +228,8 @@ export class BurstParser {
     let proto: number;
     let l4: number;
     let end: number;
+    // The first fragment of a datagram: its UDP length covers all fragments, not this one.
+    let firstFragment = false;
     if (!v6) {
       if (off + 20 > len) return -Reason.TRUNCATED_IPV4;
       if (bytes[p] >> 4 !== 4) return -Reason.BAD_IP_VERSION;
@@ -242,6 +246,7 @@ export class BurstParser {
         if (!inner) t |= PTYPE.FRAG;
         // A later fragment carries no layer-4 header.
         if (frag & 0x1fff) return t;
+        firstFragment = true;
       }
       proto = bytes[p + 9];
       l4 = off + ihl;
@@ -263,10 +268,15 @@ export class BurstParser {
         const q = base + l4;
         if (!inner) t |= PTYPE.IP_EXT;
         if (proto === IP6_FRAGMENT) {
-          if (!inner) t |= PTYPE.FRAG;
+          const field = (bytes[q + 2] << 8) | bytes[q + 3];
           proto = bytes[q];
           l4 += 8;
-          if (((bytes[q + 2] << 8) | bytes[q + 3]) & 0xfff8) return t; // a later fragment
+          // An atomic fragment (offset 0, no more) is a whole packet (RFC 6946).
+          if (field & 0xfff9) {
+            if (!inner) t |= PTYPE.FRAG;
+            if (field & 0xfff8) return t; // a later fragment
+            firstFragment = true;
+          }
           continue;
         }
         const size = proto === IP6_AH ? (bytes[q + 1] + 2) << 2 : (bytes[q + 1] + 1) << 3;
@@ -290,8 +300,8 @@ export class BurstParser {
       case IP_UDP: {
         if (room < 8) return -Reason.TRUNCATED_UDP;
         const ulen = (bytes[q + 4] << 8) | bytes[q + 5];
-        if (ulen < 8 || ulen > room) return -Reason.BAD_UDP_LENGTH;
-        this.l4End = l4 + ulen;
+        if (ulen < 8 || (ulen > room && !firstFragment)) return -Reason.BAD_UDP_LENGTH;
+        this.l4End = firstFragment ? end : l4 + ulen;
         return t | (inner ? PTYPE.INNER_UDP : PTYPE.UDP) | L4_FOUND;
       }
       case IP_ICMP:

@@ -95,7 +95,7 @@ function v6Upper(layers: Layer[], ipIndex: number): { index: number; fragment: b
   for (;;) {
     const t = layers[i]?.type;
     if (t === 'ipv6-fragment') fragment = true;
-    else if (t !== 'ipv6-hop-by-hop' && t !== 'ipv6-routing' && t !== 'ipv6-destination') break;
+    else if (t !== 'ipv6-hop-by-hop' && t !== 'ipv6-routing' && t !== 'ipv6-destination' && t !== 'ipv6-ah') break;
     i++;
   }
   return { index: i, fragment };

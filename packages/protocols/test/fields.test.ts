@@ -107,3 +107,28 @@ describe('PacketFields writers keep every checksum right', () => {
     expect(check(b).layers[2]).toMatchObject({ rest: 0xbeef0001 });
   });
 });
+
+describe('PacketFields writers at the edges', () => {
+  it('rewrites SCTP ports keeping the verification tag and a valid CRC32c', async () => {
+    const { crc32c } = await import('../src/index.js');
+    const sctp = cat(u16(1000), u16(2000), [0x11, 0x22, 0x33, 0x44], [0, 0, 0, 0], new Array(16).fill(5));
+    const b = load(eth(0x0800, ipv4(132, sctp)));
+    f.setSrcPort(b, 5000);
+    f.setDstPort(b, 6000);
+    const x = pool.bytes;
+    const l4 = f.l4(b);
+    expect([f.srcPort(b), f.dstPort(b)]).toEqual([5000, 6000]);
+    expect(Array.from(x.subarray(l4 + 4, l4 + 8))).toEqual([0x11, 0x22, 0x33, 0x44]);
+    const stored = (x[l4 + 8] | (x[l4 + 9] << 8) | (x[l4 + 10] << 16) | (x[l4 + 11] << 24)) >>> 0;
+    x[l4 + 8] = x[l4 + 9] = x[l4 + 10] = x[l4 + 11] = 0;
+    expect(crc32c(x, l4, l4 + sctp.length)).toBe(stored);
+  });
+
+  it('refuses to rewrite the id of an ICMP header too short to hold one', () => {
+    const b = load(eth(0x0800, ipv4(1, [8, 0, 0xf7, 0xff])));
+    const after = pool.dataOffset(b) + pool.meta.dataLen[b];
+    pool.bytes[after] = 0xaa;
+    expect(f.setIcmpId(b, 0x1234)).toBe(false);
+    expect(pool.bytes[after]).toBe(0xaa);
+  });
+});

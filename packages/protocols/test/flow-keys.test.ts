@@ -38,3 +38,16 @@ describe('FlowKeys', () => {
     pool.put(burst);
   });
 });
+
+describe('FlowKeys protocol', () => {
+  it('is ICMPv6 (58) behind IPv6 extension headers, as MLD reports are', () => {
+    const burst = new Burst(2);
+    pool.alloc(burst, 1);
+    pool.write(burst.ids[0], Uint8Array.from(eth(0x86dd, ipv6(0, [58, 0, 5, 2, 0, 0, 1, 0, 143, 0, 0, 0, 0, 0, 0, 0]))));
+    new BurstParser(pool).parse(burst);
+    const keys = new FlowKeys(pool, 2);
+    keys.extract(burst);
+    expect(keys.protocol[0]).toBe(58);
+    pool.put(burst);
+  });
+});

@@ -224,3 +224,19 @@ describe('BurstParser: the flat common path agrees with the general one', () => 
     );
   });
 });
+
+describe('BurstParser: fragments', () => {
+  it('keeps a UDP first fragment (its length covers the whole datagram) and parses no tunnel in it', () => {
+    const datagram = udp(4789, new Array(1000).fill(7));
+    let r = parse(eth(0x0800, ipv4(17, datagram.slice(0, 208), { frag: 0x2000 })));
+    expect(r.t).toBe(PTYPE.ETHER | PTYPE.IPV4 | PTYPE.FRAG | PTYPE.UDP);
+    const frag6 = cat([17, 0], u16(1), [0, 0, 0, 9], datagram.slice(0, 208));
+    r = parse(eth(0x86dd, ipv6(44, frag6)));
+    expect(r.t).toBe(PTYPE.ETHER | PTYPE.IPV6 | PTYPE.IP_EXT | PTYPE.FRAG | PTYPE.UDP);
+  });
+
+  it('treats an IPv6 atomic fragment (offset 0, no more) as a whole packet', () => {
+    const r = parse(eth(0x86dd, ipv6(44, cat([6, 0], u16(0), [0, 0, 0, 9], tcp()))));
+    expect(r.t).toBe(PTYPE.ETHER | PTYPE.IPV6 | PTYPE.IP_EXT | PTYPE.TCP);
+  });
+});

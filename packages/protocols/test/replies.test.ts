@@ -357,3 +357,16 @@ describe('tcpRst', () => {
     );
   });
 });
+
+describe('replies behind IPv6 AH', () => {
+  it('never answers an ICMPv6 error, even when AH protects it (RFC 4443 2.4(e.1))', () => {
+    const frame = build([
+      { type: 'ethernet', src: '02:00:00:00:00:01', dst: '02:00:00:00:00:02' },
+      { type: 'ipv6', src: '2001:db8::1', dst: '2001:db8::2' },
+      { type: 'ipv6-ah', data: new Uint8Array(14) },
+      { type: 'icmpv6', icmpType: 1, code: 4 },
+    ]);
+    expect(findLayer(decode(frame), 'ipv6-ah')).toBeDefined();
+    expect(icmpv6Error(frame, { type: 1, code: 4, src: '2001:db8::ff' })).toBeNull();
+  });
+});
