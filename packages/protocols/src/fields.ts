@@ -1,6 +1,6 @@
-import type { Mempool } from '@vnf-sdk/core';
 import { decHopLimit, decTtl, setIcmpId, setIpv4Dst, setIpv4Src, setL4DstPort, setL4SrcPort } from './checksum.js';
 import { crc32c } from './build.js';
+import { PoolViews } from './pool-views.js';
 import { PTYPE } from './ptype.js';
 
 // Outer layer-4 headers whose checksum covers the IPv4 pseudo-header.
@@ -14,29 +14,7 @@ const L4_WITH_PSEUDO = PTYPE.TCP | PTYPE.UDP;
  *
  * Make one per pool and reuse it.
  */
-export class PacketFields {
-  private readonly bytes: Uint8Array;
-  private readonly bufferSize: number;
-  private readonly dataOff: Uint16Array;
-  private readonly dataLen: Uint16Array;
-  private readonly ptype: Uint32Array;
-  private readonly l3Off: Uint16Array;
-  private readonly l4Off: Uint16Array;
-  private readonly innerL3Off: Uint16Array;
-  private readonly innerL4Off: Uint16Array;
-
-  constructor(pool: Mempool) {
-    this.bytes = pool.bytes;
-    this.bufferSize = pool.bufferSize;
-    const m = pool.meta;
-    this.dataOff = m.dataOff;
-    this.dataLen = m.dataLen;
-    this.ptype = m.ptype;
-    this.l3Off = m.l3Off;
-    this.l4Off = m.l4Off;
-    this.innerL3Off = m.innerL3Off;
-    this.innerL4Off = m.innerL4Off;
-  }
+export class PacketFields extends PoolViews {
 
   /** Index in `pool.bytes` of the packet's first byte. */
   start(b: number): number {

@@ -1,4 +1,5 @@
 import type { Burst, Mempool } from '@vnf-sdk/core';
+import { PoolViews } from './pool-views.js';
 import { PTYPE } from './ptype.js';
 
 const OUTER_L4 = PTYPE.TCP | PTYPE.UDP | PTYPE.SCTP;
@@ -13,7 +14,7 @@ const INNER_L4 = PTYPE.INNER_TCP | PTYPE.INNER_UDP;
  * in word 3 with words 0-2 zero (so IPv4 and IPv6 keys never collide). Ports are 0 when
  * the packet has no TCP, UDP or SCTP header (ICMP, fragments after the first, ...).
  */
-export class FlowKeys {
+export class FlowKeys extends PoolViews {
   /** 4, 6, or 0 for a packet without (inner) IP. */
   readonly version: Uint8Array;
   readonly protocol: Uint8Array;
@@ -26,16 +27,10 @@ export class FlowKeys {
   count = 0;
   // Big-endian words in one read each: TurboFan makes a DataView call a load and a byte swap.
   private readonly view: DataView;
-  private readonly bufferSize: number;
-  private readonly dataOff: Uint16Array;
-  private readonly ptype: Uint32Array;
-  private readonly l3Off: Uint16Array;
-  private readonly l4Off: Uint16Array;
-  private readonly innerL3Off: Uint16Array;
-  private readonly innerL4Off: Uint16Array;
 
   /** Keys for bursts of up to `capacity` packets from `pool`. */
   constructor(pool: Mempool, capacity = 256) {
+    super(pool);
     this.version = new Uint8Array(capacity);
     this.protocol = new Uint8Array(capacity);
     this.srcPort = new Uint16Array(capacity);
@@ -43,14 +38,6 @@ export class FlowKeys {
     this.src = new Uint32Array(capacity * 4);
     this.dst = new Uint32Array(capacity * 4);
     this.view = new DataView(pool.bytes.buffer, pool.bytes.byteOffset, pool.bytes.byteLength);
-    this.bufferSize = pool.bufferSize;
-    const m = pool.meta;
-    this.dataOff = m.dataOff;
-    this.ptype = m.ptype;
-    this.l3Off = m.l3Off;
-    this.l4Off = m.l4Off;
-    this.innerL3Off = m.innerL3Off;
-    this.innerL4Off = m.innerL4Off;
   }
 
   /**

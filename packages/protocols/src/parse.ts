@@ -1,4 +1,5 @@
-import type { Burst, Mempool } from '@vnf-sdk/core';
+import type { Burst } from '@vnf-sdk/core';
+import { PoolViews } from './pool-views.js';
 import { malformed, PTYPE, Reason, type ReasonCode } from './ptype.js';
 
 // EtherTypes and IP protocol numbers the fast path knows.
@@ -37,37 +38,12 @@ export const MAX_CHAIN = 8;
  *
  * Make one per pool (and per thread) and reuse it: it holds the pool's views.
  */
-export class BurstParser {
-  private readonly bytes: Uint8Array;
-  private readonly bufferSize: number;
-  private readonly dataOff: Uint16Array;
-  private readonly dataLen: Uint16Array;
-  private readonly ptype: Uint32Array;
-  private readonly l2Off: Uint16Array;
-  private readonly l3Off: Uint16Array;
-  private readonly l4Off: Uint16Array;
-  private readonly innerL2Off: Uint16Array;
-  private readonly innerL3Off: Uint16Array;
-  private readonly innerL4Off: Uint16Array;
+export class BurstParser extends PoolViews {
   // Out-parameters of the per-layer helpers (no allocation for multiple results).
   private l3 = 0;
   private l4 = 0;
   private l4End = 0; // end of the layer-4 data: UDP length, or the IP packet's end
 
-  constructor(pool: Mempool) {
-    this.bytes = pool.bytes;
-    this.bufferSize = pool.bufferSize;
-    const m = pool.meta;
-    this.dataOff = m.dataOff;
-    this.dataLen = m.dataLen;
-    this.ptype = m.ptype;
-    this.l2Off = m.l2Off;
-    this.l3Off = m.l3Off;
-    this.l4Off = m.l4Off;
-    this.innerL2Off = m.innerL2Off;
-    this.innerL3Off = m.innerL3Off;
-    this.innerL4Off = m.innerL4Off;
-  }
 
   /** Parses every packet of the burst. */
   parse(burst: Burst): void {
