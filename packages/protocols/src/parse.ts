@@ -79,8 +79,8 @@ export class BurstParser extends PoolViews {
   /**
    * The common case in one flat function, because V8 will not inline the general per-layer
    * methods: Ethernet II with at most one VLAN tag, IPv4 without options or fragmentation
-   * or IPv6 without extension headers, then TCP, UDP (not a tunnel port) or ICMP, with every
-   * length consistent. Returns the ptype, or 0 to hand the packet to the general path,
+   * or IPv6 without extension headers, then TCP, UDP (VXLAN and GTP-U handed straight to the
+   * tunnel parser) or ICMP, with every length consistent. Returns the ptype, or 0 to hand the packet to the general path,
    * which gives the same answer for everything this accepts (a test holds them equal).
    */
   private parseCommon(b: number, base: number, len: number): number {
@@ -127,9 +127,17 @@ export class BurstParser extends PoolViews {
     } else if (proto === IP_UDP) {
       if (room < 8) return 0;
       const ulen = (x[q + 4] << 8) | x[q + 5];
-      const port = (x[q + 2] << 8) | x[q + 3];
-      if (ulen < 8 || ulen > room || port === UDP_VXLAN || port === UDP_GTPU) return 0;
+      if (ulen < 8 || ulen > room) return 0;
       t |= PTYPE.UDP;
+      const port = (x[q + 2] << 8) | x[q + 3];
+      if (port === UDP_VXLAN || port === UDP_GTPU) {
+        // Tunnels are common enough to skip the general path for the outer headers too.
+        this.l2Off[b] = 0;
+        this.l3Off[b] = off;
+        this.l4Off[b] = l4;
+        this.l4End = l4 + ulen;
+        return this.parseUdpTunnel(b, base, t);
+      }
     } else if (proto === IP_ICMP && type === ETH_IPV4) {
       if (room < 4) return 0;
       t |= PTYPE.ICMP;
