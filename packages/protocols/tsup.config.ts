@@ -1,11 +1,4 @@
 import { defineConfig } from 'tsup';
+import { tsupBase } from '../../tooling/config/tsup.base.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  shims: true,
-});
+export default defineConfig(tsupBase);

@@ -5,7 +5,7 @@
 // failure instead, so nothing silently stops running.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 
 export const requireAll = process.env.VNF_REQUIRE_ALL === '1';
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -29,3 +29,26 @@ export const SHARED_TESTDATA = join(process.env.VNF_SHARED_DIR ?? join(import.me
 export const sharedMissing: string | null = existsSync(SHARED_TESTDATA)
   ? null
   : `${SHARED_TESTDATA} is absent (clone ../shared beside the repository)`;
+
+/**
+ * Asserts that `fn` throws a VnfError with this code and a message matching every part.
+ * (By name, not instanceof: a test may load the package from src/ while a helper or
+ * worker loads it from dist/, two copies of the same class.)
+ */
+export function expectVnfError(fn: () => unknown, code: string, ...message: Array<string | RegExp>): Error & { code: string } {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected a VnfError ${code}`).toBeInstanceOf(Error);
+  const e = err as Error & { code: string };
+  expect(e.name).toBe('VnfError');
+  expect(e.code).toBe(code);
+  for (const part of message) {
+    if (typeof part === 'string') expect(e.message).toContain(part);
+    else expect(e.message).toMatch(part);
+  }
+  return e;
+}

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Burst, Mempool, NO_BUFFER, NO_PORT, VnfError } from '../src/index.js';
+import { expectVnfError } from '@vnf-sdk/test-support';
+import { Burst, Mempool, NO_BUFFER, NO_PORT } from '../src/index.js';
 
 const pools: Mempool[] = [];
 function pool(options: Parameters<typeof Mempool.create>[0]): Mempool {
@@ -12,17 +13,6 @@ afterEach(() => {
   for (const p of pools.splice(0)) p.close();
 });
 
-function expectVnfError(fn: () => unknown, code: string, message: RegExp): VnfError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(VnfError);
-    expect((err as VnfError).code).toBe(code);
-    expect((err as VnfError).message).toMatch(message);
-    return err as VnfError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe('Mempool', () => {
   it('creates a memfd region and says which pages it is on', () => {

@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VnfError } from '@vnf-sdk/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { itWhen } from '@vnf-sdk/test-support';
+import { expectVnfError, itWhen } from '@vnf-sdk/test-support';
 import { build, crc32c, type LayerSpec, parseIpv4, parseIpv6, parseMac } from '../src/build.js';
 import { CaptureWriter } from '../src/capture/writer.js';
 import { checksum, fold, onesSum, pseudoV4 } from '../src/checksum.js';
@@ -36,17 +35,6 @@ function roundTrip(specs: LayerSpec[], types?: Layer['type'][]): Decoded {
   return d;
 }
 
-function expectFormatError(fn: () => unknown, ...parts: string[]): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VnfError);
-  expect((err as VnfError).code).toBe('VNF_PACKET_FORMAT');
-  for (const p of parts) expect((err as VnfError).message).toContain(p);
-}
 
 describe('build: single layers and computed fields', () => {
   it('Ethernet / IPv4 / UDP / payload: lengths, protocol, checksums, defaults', () => {
@@ -361,38 +349,38 @@ describe('build: explicit values win', () => {
 
 describe('build: rejected input', () => {
   it('bad addresses name the layer and field', () => {
-    expectFormatError(() => build([{ type: 'ethernet', src: '02:00:00:00:00' }]), 'layer 0 (ethernet)', 'src', 'MAC');
-    expectFormatError(() => build([ETH, { ...IP4, dst: '10.0.0.256' }]), 'layer 1 (ipv4)', 'dst', 'IPv4');
-    expectFormatError(() => build([ETH, { ...IP4, src: '10.0.0' }]), 'src');
-    expectFormatError(() => build([ETH, { ...IP4, src: '010.0.0.1' }]), 'src');
-    expectFormatError(() => build([ETH, { ...IP6, src: '1:::2' }]), 'layer 1 (ipv6)', 'src', 'IPv6');
-    expectFormatError(() => build([ETH, { ...IP6, dst: '1:2:3:4:5:6:7:8:9' }]), 'dst');
-    expectFormatError(() => build([ETH, { ...IP6, dst: 'fe80::1%eth0' }]), 'dst');
-    expectFormatError(() => build([ETH, { ...IP6, dst: '::ffff:1.2.3' }]), 'dst');
-    expectFormatError(() => build([ETH, { type: 'arp', senderIp: '1.2.3.4', targetIp: 'x' }]), 'targetIp');
-    expectFormatError(() => build([ETH, { type: 'arp', senderIp: '1.2.3.4', targetIp: '1.2.3.5', targetMac: 'zz:00:00:00:00:00' }]), 'targetMac');
+    expectVnfError(() => build([{ type: 'ethernet', src: '02:00:00:00:00' }]), 'VNF_PACKET_FORMAT', 'layer 0 (ethernet)', 'src', 'MAC');
+    expectVnfError(() => build([ETH, { ...IP4, dst: '10.0.0.256' }]), 'VNF_PACKET_FORMAT', 'layer 1 (ipv4)', 'dst', 'IPv4');
+    expectVnfError(() => build([ETH, { ...IP4, src: '10.0.0' }]), 'VNF_PACKET_FORMAT', 'src');
+    expectVnfError(() => build([ETH, { ...IP4, src: '010.0.0.1' }]), 'VNF_PACKET_FORMAT', 'src');
+    expectVnfError(() => build([ETH, { ...IP6, src: '1:::2' }]), 'VNF_PACKET_FORMAT', 'layer 1 (ipv6)', 'src', 'IPv6');
+    expectVnfError(() => build([ETH, { ...IP6, dst: '1:2:3:4:5:6:7:8:9' }]), 'VNF_PACKET_FORMAT', 'dst');
+    expectVnfError(() => build([ETH, { ...IP6, dst: 'fe80::1%eth0' }]), 'VNF_PACKET_FORMAT', 'dst');
+    expectVnfError(() => build([ETH, { ...IP6, dst: '::ffff:1.2.3' }]), 'VNF_PACKET_FORMAT', 'dst');
+    expectVnfError(() => build([ETH, { type: 'arp', senderIp: '1.2.3.4', targetIp: 'x' }]), 'VNF_PACKET_FORMAT', 'targetIp');
+    expectVnfError(() => build([ETH, { type: 'arp', senderIp: '1.2.3.4', targetIp: '1.2.3.5', targetMac: 'zz:00:00:00:00:00' }]), 'VNF_PACKET_FORMAT', 'targetMac');
   });
 
   it('missing required fields, out-of-range numbers, undeterminable next protocols', () => {
-    expectFormatError(() => build([ETH, { type: 'ipv4', src: '1.1.1.1' }]), 'dst', 'required');
-    expectFormatError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1 }]), 'layer 2 (tcp)', 'dstPort', 'required');
-    expectFormatError(() => build([ETH, IP4, { type: 'udp', dstPort: 1 }]), 'srcPort');
-    expectFormatError(() => build([ETH, { type: 'vlan', id: 4096 }, IP4]), 'layer 1 (vlan)', 'id', '4096');
-    expectFormatError(() => build([ETH, { ...IP4, ttl: 256 }]), 'ttl');
-    expectFormatError(() => build([ETH, { ...IP4, ttl: 1.5 }]), 'ttl');
-    expectFormatError(() => build([ETH, { ...IP4, fragmentOffset: 12 }]), 'fragmentOffset', 'multiple of 8');
-    expectFormatError(() => build([ETH, { type: 'payload', data: bytes(1) }]), 'layer 0 (ethernet)', 'etherType', 'required');
-    expectFormatError(() => build([ETH, IP4, { type: 'payload', data: bytes(1) }]), 'protocol', 'required');
-    expectFormatError(() => build([ETH, { ...IP4, options: new Uint8Array(41) }]), 'options');
-    expectFormatError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1, dstPort: 2, options: [{ kind: 254, data: new Uint8Array(39) }] }]), 'options[0].data');
-    expectFormatError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1, dstPort: 2, options: [{ kind: 1, data: bytes(1) }] }]), 'options[0].data');
-    expectFormatError(() => build([ETH, IP6, { type: 'ipv6-routing', length: 12 }]), 'length');
-    expectFormatError(() => build([ETH, IP6, { type: 'ipv6-routing', length: 8, data: new Uint8Array(7) }]), 'data');
-    expectFormatError(() => build([{ type: 'tcp', srcPort: 1, dstPort: 2 }]), 'TCP outside an IP header');
-    expectFormatError(() => build([ETH, IP4, { type: 'icmpv6' }]), 'ICMPv6');
-    expectFormatError(() => build([ETH, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }, { type: 'payload', data: new Uint8Array(70000) }]), 'length');
-    expectFormatError(() => build([{ type: 'gtpu', extensions: [0] }]), 'extensions[0].type');
-    expectFormatError(() => build([{ type: 'token-ring' } as unknown as LayerSpec]), 'unknown layer type');
+    expectVnfError(() => build([ETH, { type: 'ipv4', src: '1.1.1.1' }]), 'VNF_PACKET_FORMAT', 'dst', 'required');
+    expectVnfError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1 }]), 'VNF_PACKET_FORMAT', 'layer 2 (tcp)', 'dstPort', 'required');
+    expectVnfError(() => build([ETH, IP4, { type: 'udp', dstPort: 1 }]), 'VNF_PACKET_FORMAT', 'srcPort');
+    expectVnfError(() => build([ETH, { type: 'vlan', id: 4096 }, IP4]), 'VNF_PACKET_FORMAT', 'layer 1 (vlan)', 'id', '4096');
+    expectVnfError(() => build([ETH, { ...IP4, ttl: 256 }]), 'VNF_PACKET_FORMAT', 'ttl');
+    expectVnfError(() => build([ETH, { ...IP4, ttl: 1.5 }]), 'VNF_PACKET_FORMAT', 'ttl');
+    expectVnfError(() => build([ETH, { ...IP4, fragmentOffset: 12 }]), 'VNF_PACKET_FORMAT', 'fragmentOffset', 'multiple of 8');
+    expectVnfError(() => build([ETH, { type: 'payload', data: bytes(1) }]), 'VNF_PACKET_FORMAT', 'layer 0 (ethernet)', 'etherType', 'required');
+    expectVnfError(() => build([ETH, IP4, { type: 'payload', data: bytes(1) }]), 'VNF_PACKET_FORMAT', 'protocol', 'required');
+    expectVnfError(() => build([ETH, { ...IP4, options: new Uint8Array(41) }]), 'VNF_PACKET_FORMAT', 'options');
+    expectVnfError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1, dstPort: 2, options: [{ kind: 254, data: new Uint8Array(39) }] }]), 'VNF_PACKET_FORMAT', 'options[0].data');
+    expectVnfError(() => build([ETH, IP4, { type: 'tcp', srcPort: 1, dstPort: 2, options: [{ kind: 1, data: bytes(1) }] }]), 'VNF_PACKET_FORMAT', 'options[0].data');
+    expectVnfError(() => build([ETH, IP6, { type: 'ipv6-routing', length: 12 }]), 'VNF_PACKET_FORMAT', 'length');
+    expectVnfError(() => build([ETH, IP6, { type: 'ipv6-routing', length: 8, data: new Uint8Array(7) }]), 'VNF_PACKET_FORMAT', 'data');
+    expectVnfError(() => build([{ type: 'tcp', srcPort: 1, dstPort: 2 }]), 'VNF_PACKET_FORMAT', 'TCP outside an IP header');
+    expectVnfError(() => build([ETH, IP4, { type: 'icmpv6' }]), 'VNF_PACKET_FORMAT', 'ICMPv6');
+    expectVnfError(() => build([ETH, IP4, { type: 'udp', srcPort: 1, dstPort: 2 }, { type: 'payload', data: new Uint8Array(70000) }]), 'VNF_PACKET_FORMAT', 'length');
+    expectVnfError(() => build([{ type: 'gtpu', extensions: [0] }]), 'VNF_PACKET_FORMAT', 'extensions[0].type');
+    expectVnfError(() => build([{ type: 'token-ring' } as unknown as LayerSpec]), 'VNF_PACKET_FORMAT', 'unknown layer type');
   });
 
   it('address parsers', () => {

@@ -1,6 +1,6 @@
-import { VnfError } from '@vnf-sdk/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectVnfError } from '@vnf-sdk/test-support';
 import { build, type LayerSpec } from '../src/build.js';
 import { type Decoded, decode, findLayer } from '../src/decode.js';
 import { arpReply, icmpEchoReply, icmpError, icmpv6Error, tcpRst } from '../src/replies.js';
@@ -25,16 +25,6 @@ function dec(frame: Uint8Array | null): Decoded {
   return d;
 }
 
-function expectCode(fn: () => unknown, code: string): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VnfError);
-  expect((err as VnfError).code).toBe(code);
-}
 
 /** The reply keeps the QinQ tags of the request. */
 function expectTags(d: Decoded): void {
@@ -74,7 +64,7 @@ describe('arpReply', () => {
   });
 
   it('a bad myMac is a VNF_PACKET_FORMAT error', () => {
-    expectCode(() => arpReply(request, 'not-a-mac'), 'VNF_PACKET_FORMAT');
+    expectVnfError(() => arpReply(request, 'not-a-mac'), 'VNF_PACKET_FORMAT');
   });
 });
 
@@ -184,11 +174,11 @@ describe('icmpError (IPv4)', () => {
   });
 
   it('bad options are VNF_INVALID_ARGUMENT; a bad src is VNF_PACKET_FORMAT', () => {
-    expectCode(() => icmpError(big, { type: 5, code: 0, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpError(big, { type: 3, code: 4, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpError(big, { type: 3, code: 256, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpError(big, { type: 12, code: 0, src: '203.0.113.1', pointer: 300 }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpError(big, { type: 11, code: 0, src: '2001:db8::1' }), 'VNF_PACKET_FORMAT');
+    expectVnfError(() => icmpError(big, { type: 5, code: 0, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpError(big, { type: 3, code: 4, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpError(big, { type: 3, code: 256, src: '203.0.113.1' }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpError(big, { type: 12, code: 0, src: '203.0.113.1', pointer: 300 }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpError(big, { type: 11, code: 0, src: '2001:db8::1' }), 'VNF_PACKET_FORMAT');
   });
 
   it('property: the reply is at most 576 bytes of IP and quotes the header plus at least 8 bytes', () => {
@@ -265,9 +255,9 @@ describe('icmpv6Error', () => {
   });
 
   it('bad options are VNF_INVALID_ARGUMENT; a bad src is VNF_PACKET_FORMAT', () => {
-    expectCode(() => icmpv6Error(big, { type: 2, code: 0, src: '2001:db8::fe' }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpv6Error(big, { type: 128, code: 0, src: '2001:db8::fe' }), 'VNF_INVALID_ARGUMENT');
-    expectCode(() => icmpv6Error(big, { type: 3, code: 0, src: '10.0.0.1' }), 'VNF_PACKET_FORMAT');
+    expectVnfError(() => icmpv6Error(big, { type: 2, code: 0, src: '2001:db8::fe' }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpv6Error(big, { type: 128, code: 0, src: '2001:db8::fe' }), 'VNF_INVALID_ARGUMENT');
+    expectVnfError(() => icmpv6Error(big, { type: 3, code: 0, src: '10.0.0.1' }), 'VNF_PACKET_FORMAT');
   });
 
   it('property: the reply is at most 1280 bytes and quotes the packet from its start', () => {
