@@ -18,191 +18,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "binding.h"
 #include "errors.h"
 #include "mempool.h"
 #include "ring.h"
+#include "port.h"
 
 namespace vnf {
 namespace {
-
-struct RingObject {
-  std::string name;
-  RingHeader* hdr = nullptr;
-  size_t bytes = 0;
-  ~RingObject() { std::free(hdr); }
-};
-
-// Process-wide: lets another worker thread attach to a pool or ring by id.
-template <class T>
-class Registry {
- public:
-  uint32_t Add(const std::shared_ptr<T>& obj) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = map_.begin(); it != map_.end();) {
-      it = it->second.expired() ? map_.erase(it) : std::next(it);
-    }
-    const uint32_t id = next_++;
-    map_[id] = obj;
-    return id;
-  }
-  std::shared_ptr<T> Find(uint32_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(id);
-    return it == map_.end() ? nullptr : it->second.lock();
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<uint32_t, std::weak_ptr<T>> map_;
-  uint32_t next_ = 1;
-};
-
-Registry<Pool> g_pools;
-std::mutex g_open_mu;
-std::unordered_map<const Pool*, int> g_open_handles;  // handles not yet closed, per pool
-Registry<RingObject> g_rings;
-
-// A pool shared by handles in any thread. Views (ArrayBuffers) also hold the Pool to keep
-// the memory mapped until the garbage collector drops them, so "open" is counted apart.
-struct PoolSlot {
-  std::shared_ptr<Pool> pool;
-  std::unique_ptr<PoolCache> cache;
-  uint32_t id = 0;
-  std::vector<napi_ref> views;
-};
-struct RingSlot {
-  std::shared_ptr<RingObject> ring;
-  uint32_t id = 0;
-};
-struct BurstSlot {
-  uint32_t* ids = nullptr;
-  uint32_t capacity = 0;
-};
-
-// Generations come from one process-wide counter, so a handle made on one thread and used
-// on another (where the same slot number may be live) is very unlikely to match.
-std::atomic<uint32_t> g_generation{0};
-
-// A table of live objects addressed by handle = slot | generation << 16.
-template <class T>
-struct SlotTable {
-  struct Entry {
-    T value;
-    uint16_t gen = 0;
-    bool live = false;
-  };
-  std::vector<Entry> entries;
-  std::vector<uint32_t> free_list;
-
-  bool Full() const { return free_list.empty() && entries.size() >= 0xffff; }
-
-  int32_t Insert(T value) {
-    uint32_t slot;
-    if (!free_list.empty()) {
-      slot = free_list.back();
-      free_list.pop_back();
-    } else {
-      if (entries.size() >= 0xffff) return kErrNoMemory;
-      slot = uint32_t(entries.size());
-      entries.emplace_back();
-    }
-    Entry& e = entries[slot];
-    e.value = std::move(value);
-    uint16_t gen;
-    do gen = uint16_t(g_generation.fetch_add(1, std::memory_order_relaxed) % 0x7fff + 1);
-    while (gen == e.gen);  // 1..32767 keeps handles positive; never the slot's last one
-    e.gen = gen;
-    e.live = true;
-    return int32_t(slot | (uint32_t(e.gen) << 16));
-  }
-  // Returns the entry for a live handle, or nullptr (closed, stale or never valid).
-  T* Find(int32_t handle) {
-    if (handle <= 0) return nullptr;
-    const uint32_t slot = uint32_t(handle) & 0xffff;
-    if (slot >= entries.size()) return nullptr;
-    Entry& e = entries[slot];
-    if (!e.live || e.gen != (uint32_t(handle) >> 16)) return nullptr;
-    return &e.value;
-  }
-  void Remove(int32_t handle) {
-    const uint32_t slot = uint32_t(handle) & 0xffff;
-    entries[slot].live = false;
-    entries[slot].value = T();
-    free_list.push_back(slot);
-  }
-};
-
-struct ThreadState {
-  SlotTable<PoolSlot> pools;
-  SlotTable<RingSlot> rings;
-  SlotTable<BurstSlot> bursts;
-  // Out-parameters of hot calls, shared with JS as a Uint32Array:
-  // [0] free space after enqueue / entries left after dequeue, [1] failing buffer index,
-  // [2] its position in the burst.
-  // Native memory exposed through an external ArrayBuffer: V8 cannot move or free it
-  // (a transfer of an external buffer copies it), unlike memory V8 allocated itself.
-  alignas(64) uint32_t scratch[16] = {};
-  napi_ref scratch_ref = nullptr;
-  napi_ref error_ctor = nullptr;
-};
-
-// One Node environment per thread (main or worker), so per-thread state is per-env state.
-thread_local std::shared_ptr<ThreadState> t_owner;
-thread_local ThreadState* t_state = nullptr;
-
-void SetDetail(ThreadState* ts, const ErrorDetail& d) {
-  ts->scratch[1] = d.index;
-  ts->scratch[2] = d.position;
-}
-
-// ---------------------------------------------------------------- errors (cold path)
-
-[[noreturn]] void Throw(Napi::Env env, int32_t status, const std::string& message) {
-  ThreadState* ts = t_state;
-  if (ts && ts->error_ctor) {
-    // Read the reference without wrapping it: a Napi::Reference would delete it when done.
-    napi_value ctor_value;
-    napi_get_reference_value(env, ts->error_ctor, &ctor_value);
-    Napi::Function ctor(env, ctor_value);
-    Napi::Object err = ctor.New({Napi::String::New(env, StatusCode(status)),
-                                 Napi::String::New(env, message)});
-    throw Napi::Error(env, err);
-  }
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", StatusCode(status));
-  throw err;
-}
-
-uint32_t GetU32(const Napi::Object& o, const char* key, uint32_t def) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsNumber()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 4294967295.0) || d != double(uint64_t(d)))
-    Throw(o.Env(), kErrInvalidArgument,
-          std::string(key) + " must be a non-negative integer below 2^32, got " +
-              v.ToString().Utf8Value());
-  return uint32_t(d);
-}
-
-bool GetBool(const Napi::Object& o, const char* key, bool def) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsBoolean()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::string GetString(const Napi::Object& o, const char* key, const std::string& def) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsString()) Throw(o.Env(), kErrInvalidArgument, std::string(key) + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-ThreadState* State(Napi::Env env) {
-  if (!t_state) Throw(env, kErrInvalidArgument, "vnf native core not initialised on this thread");
-  return t_state;
-}
 
 // ---------------------------------------------------------------- pools (cold path)
 
@@ -485,49 +308,6 @@ Napi::Value BurstCreate(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- hot path (raw N-API)
 
-// Reads up to N integer arguments. Anything that is not an integer in int32 range (NaN,
-// fractions, 2^32 + 1, a string) makes the call fail with kErrInvalidArgument instead of
-// being wrapped or truncated into some other valid-looking value.
-template <size_t N>
-inline bool Args(napi_env env, napi_callback_info info, int32_t (&out)[N]) {
-  size_t argc = N;
-  napi_value argv[N];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < N) return false;
-  for (size_t i = 0; i < N; i++) {
-    double d;
-    if (napi_get_value_double(env, argv[i], &d) != napi_ok) return false;
-    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != double(int32_t(d))) return false;
-    out[i] = int32_t(d);
-  }
-  return true;
-}
-
-inline napi_value Int(napi_env env, int32_t v) {
-  napi_value out;
-  napi_create_int32(env, v, &out);
-  return out;
-}
-
-// Resolves a pool handle and a burst range [start, start+n); negative on error.
-inline int32_t ResolvePoolBurst(ThreadState* ts, const int32_t* a, PoolSlot** pool, BurstSlot** burst) {
-  *pool = ts->pools.Find(a[0]);
-  if (!*pool) return kErrClosed;
-  *burst = ts->bursts.Find(a[1]);
-  if (!*burst) return kErrBadHandle;
-  if (a[2] < 0 || a[3] < 0 || uint64_t(a[2]) + uint64_t(a[3]) > (*burst)->capacity) return kErrBurstCapacity;
-  return kOk;
-}
-
-// The result of a pool call on ids[start ..]: failure details name burst positions.
-inline napi_value PoolResult(napi_env env, ThreadState* ts, int32_t r, ErrorDetail d, int32_t start) {
-  if (r < 0) {
-    d.position += uint32_t(start);
-    SetDetail(ts, d);
-  }
-  return Int(env, r);
-}
-
 // get(pool, burst, start, n): fills ids[start .. start+n), all or nothing.
 template <bool kAlloc>
 napi_value PoolGetImpl(napi_env env, napi_callback_info info) {
@@ -635,6 +415,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 void Cleanup(void*) {
   // A worker that exits without closing its pools must not keep buffers in its caches.
   if (ThreadState* ts = t_state) {
+    ClosePortsOfThread(ts);  // AF_XDP ports give their buffers back to pools still open
     for (size_t i = 0; i < ts->pools.entries.size(); i++) {
       auto& e = ts->pools.entries[i];
       if (!e.live) continue;
@@ -676,6 +457,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ringClose", Napi::Function::New(env, RingClose));
   exports.Set("burstCreate", Napi::Function::New(env, BurstCreate));
 
+  RegisterPortBinding(env, exports);
+  RegisterAfPacket(env, exports);
+  RegisterTap(env, exports);
+  RegisterAfXdp(env, exports);
+
   struct Raw {
     const char* name;
     napi_callback cb;
@@ -698,7 +484,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(r.name, Napi::Value(env, fn));
   }
   Napi::Object codes = Napi::Object::New(env);
-  for (int32_t s = kErrInvalidArgument; s >= kErrPoolOverflow; s--) codes.Set(std::to_string(s), StatusCode(s));
+  for (int32_t s = kErrInvalidArgument; s >= kErrLast; s--) codes.Set(std::to_string(s), StatusCode(s));
   exports.Set("statusCodes", codes);
 #if defined(__SANITIZE_ADDRESS__)
   exports.Set("sanitized", true);

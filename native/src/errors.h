@@ -20,6 +20,12 @@ enum Status : int32_t {
   kErrNoHugepages = -10,
   kErrSystem = -11,
   kErrPoolOverflow = -12,
+  kErrNoDevice = -13,    // no such interface or device
+  kErrPermission = -14,  // the operation needs a privilege (CAP_NET_RAW, CAP_NET_ADMIN)
+  kErrLinkDown = -15,    // the interface is down
+  kErrFrameSize = -16,   // a frame over the MTU or over a buffer
+  kErrPort = -17,        // a port failed while running; its error() says why
+  kErrLast = kErrPort,
 };
 
 inline const char* StatusCode(int32_t s) {
@@ -36,6 +42,11 @@ inline const char* StatusCode(int32_t s) {
     case kErrNoHugepages: return "VNF_NO_HUGEPAGES";
     case kErrSystem: return "VNF_SYSTEM";
     case kErrPoolOverflow: return "VNF_POOL_OVERFLOW";
+    case kErrNoDevice: return "VNF_NO_DEVICE";
+    case kErrPermission: return "VNF_PERMISSION";
+    case kErrLinkDown: return "VNF_LINK_DOWN";
+    case kErrFrameSize: return "VNF_FRAME_SIZE";
+    case kErrPort: return "VNF_PORT";
     default: return "VNF_UNKNOWN";
   }
 }

@@ -15,6 +15,18 @@ export type VnfErrorCode =
   | 'VNF_NO_HUGEPAGES'
   | 'VNF_SYSTEM'
   | 'VNF_POOL_OVERFLOW'
+  /** No such interface or device. */
+  | 'VNF_NO_DEVICE'
+  /** The operation needs a privilege the process lacks (CAP_NET_RAW, CAP_NET_ADMIN). */
+  | 'VNF_PERMISSION'
+  /** The interface is down. */
+  | 'VNF_LINK_DOWN'
+  /** A frame is over the MTU, or over what a buffer holds. */
+  | 'VNF_FRAME_SIZE'
+  /** A port failed while running; the message says which and why. */
+  | 'VNF_PORT'
+  /** A configuration was rejected before anything started; the message names the field. */
+  | 'VNF_CONFIG'
   | 'VNF_NATIVE_LOAD'
   /** A capture file (pcap, pcapng) is malformed; the message names the byte offset. */
   | 'VNF_CAPTURE_FORMAT'
@@ -48,4 +60,9 @@ export const STATUS: Readonly<Record<number, VnfErrorCode>> = {
   [-10]: 'VNF_NO_HUGEPAGES',
   [-11]: 'VNF_SYSTEM',
   [-12]: 'VNF_POOL_OVERFLOW',
+  [-13]: 'VNF_NO_DEVICE',
+  [-14]: 'VNF_PERMISSION',
+  [-15]: 'VNF_LINK_DOWN',
+  [-16]: 'VNF_FRAME_SIZE',
+  [-17]: 'VNF_PORT',
 };

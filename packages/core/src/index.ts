@@ -16,7 +16,8 @@ export {
   type PacketMetadata,
   type SharedMempool,
 } from './mempool.js';
-export { nativeCandidates } from './native.js';
+export { NativePort, type NativePortKind, PORT_COUNTERS, PortCounter, waitReadable } from './native-port.js';
+export { nativeCandidates, type NativePortInfo } from './native.js';
 export { Ring, type RingOptions, type SharedRing } from './ring.js';
 
 import { native } from './native.js';

@@ -195,6 +195,11 @@ export class Mempool {
     return new Mempool(native.poolAttach(shared.id));
   }
 
+  /** @internal The native handle, for other modules of this package. */
+  static handleOf(pool: Mempool): number {
+    return pool.handle;
+  }
+
   /** A plain object that can be posted to a worker thread. */
   share(): SharedMempool {
     return { kind: 'vnf-mempool', id: this.id };

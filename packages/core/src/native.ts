@@ -29,6 +29,16 @@ export interface NativeBinding {
   ringCount(ring: number): number;
   burstCreate(capacity: number): { handle: number; ids: Uint32Array };
   noop(): void;
+  portRx(port: number, queue: number, burst: number, start: number, max: number): number;
+  portTx(port: number, queue: number, burst: number, start: number, n: number): number;
+  portClose(port: number): boolean;
+  portRefresh(port: number): { linkUp: boolean };
+  portError(port: number): string;
+  portCounterCount: number;
+  waitReadable(fds: Int32Array, timeoutMs: number): number;
+  portOpenAfPacket?(pool: number, options: object): NativePortInfo;
+  portOpenTap?(pool: number, options: object): NativePortInfo;
+  portOpenAfXdp?(pool: number, options: object): NativePortInfo;
   /** True when built with AddressSanitizer (native/build-asan). */
   sanitized: boolean;
 }
@@ -60,6 +70,17 @@ export interface NativePoolInfo {
   meta: Record<string, NativeMetaField>;
   layoutOffset: number;
   overheadPerBuffer: number;
+}
+
+/** What a port driver's open function returns; drivers add their own fields. */
+export interface NativePortInfo {
+  handle: number;
+  name: string;
+  queues: number;
+  fds: number[];
+  counters: Float64Array;
+  linkUp: boolean;
+  [extra: string]: unknown;
 }
 
 export interface NativeRingInfo {

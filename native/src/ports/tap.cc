@@ -1,0 +1,6 @@
+// TAP port driver: to be written.
+#include "../binding.h"
+
+namespace vnf {
+void RegisterTap(Napi::Env, Napi::Object) {}
+}  // namespace vnf
