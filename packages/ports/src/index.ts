@@ -5,3 +5,7 @@
  * @packageDocumentation
  */
 export { checkPortId, JsPort, KernelPort, type Port, type PortStats, statsOf } from './port.js';
+export { GeneratorPort, type GeneratorPortOptions } from './generator-port.js';
+export { NullPort, type NullPortOptions } from './null-port.js';
+export { PcapPort, type PcapPortOptions } from './pcap-port.js';
+export { RingPort, type RingPortOptions, type SharedRingPort } from './ring-port.js';

@@ -48,6 +48,11 @@ export interface Port {
   queueStats(queue: number): PortStats;
   /** Whether the link is up (always true for files, rings and generators). */
   linkUp(): boolean;
+  /**
+   * True once the port will never receive again (a capture file read to its end, a
+   * generator that sent its count). Live interfaces never finish.
+   */
+  finished(): boolean;
   /** Releases the port; buffers it still holds go back to the pool. Closing twice is fine. */
   close(): void;
 }
@@ -110,6 +115,9 @@ export abstract class JsPort implements Port {
   linkUp(): boolean {
     return true;
   }
+  finished(): boolean {
+    return false;
+  }
   close(): void {}
 }
 
@@ -155,6 +163,9 @@ export abstract class KernelPort implements Port {
   }
   linkUp(): boolean {
     return this.native.refresh().linkUp;
+  }
+  finished(): boolean {
+    return false;
   }
   close(): void {
     this.native.close();
