@@ -1,0 +1,338 @@
+/**
+ * The router's config file: JSON, checked whole before anything starts. Every problem is a
+ * `VnfError` `VNF_CONFIG` whose message starts with the field's path
+ * (`ports[1].address: '10.0.2.300/24' is not an IPv4 prefix`); unknown keys are errors too,
+ * so a misspelt optional key never silently means its default. The format is in README.md.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { VnfError } from '@vnf-sdk/core';
+import { parseMac } from '@vnf-sdk/protocols';
+import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
+
+export type PortDriver =
+  | { type: 'pcap'; rx: string | null; tx: string | null; timing: 'fast' | 'capture' }
+  | { type: 'afPacket'; ifname: string }
+  | { type: 'afXdp'; ifname: string; queue: number }
+  | { type: 'tap'; ifname: string };
+
+export interface PortConfig {
+  name: string;
+  driver: PortDriver;
+  mac: Uint8Array;
+  /** The router's address on the port (unsigned 32-bit) and its network. */
+  address: number;
+  prefixLength: number;
+  network: number;
+  /** Largest IPv4 packet sent out of the port (bytes, IP header included). */
+  mtu: number;
+}
+
+export interface RouteConfig {
+  network: number;
+  prefixLength: number;
+  /** Next router, or null: the destination itself is the neighbour (a directly attached network). */
+  gateway: number | null;
+  /** Index in `ports` of the output port. */
+  port: number;
+}
+
+export interface StaticNeighbour {
+  port: number;
+  address: number;
+  mac: Uint8Array;
+}
+
+export interface NeighbourConfig {
+  reachableMs: number;
+  retryMs: number;
+  maxRetries: number;
+  queueLength: number;
+  capacity: number;
+  static: StaticNeighbour[];
+}
+
+export interface IcmpConfig {
+  /** ICMP errors per second, over all ports; 0 sends none. */
+  ratePerSecond: number;
+  burst: number;
+}
+
+export interface RouterConfig {
+  ports: PortConfig[];
+  routes: RouteConfig[];
+  neighbours: NeighbourConfig;
+  icmp: IcmpConfig;
+  workers: number;
+  poolSize: number;
+}
+
+export const DEFAULTS = {
+  mtu: 1500,
+  reachableMs: 30_000,
+  retryMs: 1000,
+  maxRetries: 3,
+  queueLength: 4,
+  capacity: 1024,
+  icmpRate: 100,
+  icmpBurst: 20,
+  workers: 1,
+  poolSize: 8192,
+} as const;
+
+type Json = Record<string, unknown>;
+
+function fail(path: string, what: string): never {
+  throw new VnfError('VNF_CONFIG', `${path}: ${what}`);
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : v === undefined ? 'nothing' : JSON.stringify(v));
+
+function object(v: unknown, path: string): Json {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object, got ${show(v)}`);
+  return v as Json;
+}
+
+function keys(o: Json, path: string, allowed: readonly string[], what = 'key'): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) fail(path ? `${path}.${k}` : k, `unknown ${what} (expected ${allowed.join(', ')})`);
+  }
+}
+
+function string(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0) fail(path, `must be a non-empty string, got ${show(v)}`);
+  return v;
+}
+
+function integer(v: unknown, path: string, min: number, max: number, dflt?: number): number {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail(path, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+  return v;
+}
+
+function ipv4(v: unknown, path: string): number {
+  const n = typeof v === 'string' ? ipv4ToNumber(v) : null;
+  if (n === null) fail(path, `${show(v)} is not an IPv4 address`);
+  return n;
+}
+
+function prefix(v: unknown, path: string): { address: number; length: number } {
+  const m = typeof v === 'string' ? /^([^/]+)\/(0|[1-9]\d?)$/.exec(v) : null;
+  const address = m ? ipv4ToNumber(m[1]!) : null;
+  const length = m ? Number(m[2]) : 33;
+  if (address === null || length > 32) fail(path, `${show(v)} is not an IPv4 prefix (a.b.c.d/len)`);
+  return { address, length };
+}
+
+function mac(v: unknown, path: string): Uint8Array {
+  const m = typeof v === 'string' ? parseMac(v) : null;
+  if (!m) fail(path, `${show(v)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+  if (m[0]! & 1) fail(path, `${show(v)} is a group (multicast or broadcast) address; a port needs a unicast MAC`);
+  if (m.every((x) => x === 0)) fail(path, `${show(v)} is all zeros`);
+  return m;
+}
+
+const inNetwork = (addr: number, network: number, length: number) => ((addr & maskOf(length)) >>> 0) === network;
+
+const PORT_KEYS = ['name', 'driver', 'mac', 'address', 'mtu'] as const;
+const DRIVER_KEYS: Record<PortDriver['type'], readonly string[]> = {
+  pcap: ['rx', 'tx', 'timing'],
+  afPacket: ['ifname'],
+  afXdp: ['ifname', 'queue'],
+  tap: ['ifname'],
+};
+
+function ifname(v: unknown, path: string): string {
+  const s = string(v, path);
+  if (s.length > 15 || /[\s/:]/.test(s) || s === '.' || s === '..') fail(path, `${show(s)} is not an interface name (at most 15 characters, no spaces, '/' or ':')`);
+  return s;
+}
+
+function port(v: unknown, path: string, baseDir: string): PortConfig {
+  const o = object(v, path);
+  const driverName = o.driver;
+  if (typeof driverName !== 'string' || !(driverName in DRIVER_KEYS)) {
+    fail(`${path}.driver`, `must be one of ${Object.keys(DRIVER_KEYS).join(', ')}, got ${show(driverName)}`);
+  }
+  const type = driverName as PortDriver['type'];
+  for (const k of Object.keys(o)) {
+    if (!(PORT_KEYS as readonly string[]).includes(k) && !DRIVER_KEYS[type].includes(k)) {
+      fail(`${path}.${k}`, `unknown key for a '${type}' port (expected ${[...PORT_KEYS, ...DRIVER_KEYS[type]].join(', ')})`);
+    }
+  }
+  const name = string(o.name, `${path}.name`);
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(name)) fail(`${path}.name`, `${show(name)} must be 1 to 32 letters, digits, '_', '.' or '-'`);
+  let driver: PortDriver;
+  if (type === 'pcap') {
+    const rx = o.rx === undefined ? null : resolve(baseDir, string(o.rx, `${path}.rx`));
+    const tx = o.tx === undefined ? null : resolve(baseDir, string(o.tx, `${path}.tx`));
+    if (rx === null && tx === null) fail(path, `a 'pcap' port needs rx (a capture to read), tx (a pcap file to write) or both`);
+    const timing = o.timing ?? 'fast';
+    if (timing !== 'fast' && timing !== 'capture') fail(`${path}.timing`, `must be 'fast' or 'capture', got ${show(timing)}`);
+    driver = { type, rx, tx, timing };
+  } else if (type === 'afXdp') {
+    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0) };
+  } else {
+    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`) };
+  }
+  const p = prefix(o.address, `${path}.address`);
+  if (p.length === 0) fail(`${path}.address`, `${show(o.address)}: a port's prefix length must be 1 to 32`);
+  const network = (p.address & maskOf(p.length)) >>> 0;
+  if (p.length <= 30) {
+    if (p.address === network) fail(`${path}.address`, `${show(o.address)} is the network address of its prefix; give the port's own address`);
+    if (p.address === (network | ~maskOf(p.length)) >>> 0) fail(`${path}.address`, `${show(o.address)} is the broadcast address of its prefix`);
+  }
+  const first = p.address >>> 24;
+  if (first === 0 || first === 127 || first >= 224) fail(`${path}.address`, `${show(o.address)} is not a unicast host address`);
+  return {
+    name,
+    driver,
+    mac: mac(o.mac, `${path}.mac`),
+    address: p.address,
+    prefixLength: p.length,
+    network,
+    mtu: integer(o.mtu, `${path}.mtu`, 68, 9000, DEFAULTS.mtu),
+  };
+}
+
+/**
+ * Checks a parsed config object and returns it with addresses as numbers and pcap paths
+ * resolved against `baseDir` (the config file's folder).
+ * @throws VnfError `VNF_CONFIG` naming the first field that is wrong.
+ */
+export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
+  const o = object(input, 'config');
+  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize']);
+  if (!Array.isArray(o.ports) || o.ports.length === 0) fail('ports', `must be a non-empty array of ports, got ${show(o.ports)}`);
+  if (o.ports.length > 256) fail('ports', `at most 256 ports, got ${o.ports.length}`);
+  const ports = o.ports.map((p, i) => port(p, `ports[${i}]`, baseDir));
+  const portIndex = new Map<string, number>();
+  ports.forEach((p, i) => {
+    const prev = portIndex.get(p.name);
+    if (prev !== undefined) fail(`ports[${i}].name`, `'${p.name}' is also the name of ports[${prev}]`);
+    portIndex.set(p.name, i);
+    for (let j = 0; j < i; j++) {
+      const q = ports[j]!;
+      const short = Math.min(p.prefixLength, q.prefixLength);
+      if (((p.network & maskOf(short)) >>> 0) === ((q.network & maskOf(short)) >>> 0)) {
+        fail(`ports[${i}].address`, `${numberToIpv4(p.address)}/${p.prefixLength} overlaps ports[${j}] (${numberToIpv4(q.address)}/${q.prefixLength})`);
+      }
+      if (p.mac.every((x, k) => x === q.mac[k])) fail(`ports[${i}].mac`, `same MAC as ports[${j}]`);
+    }
+  });
+  const portOf = (v: unknown, path: string) => {
+    const name = string(v, path);
+    const i = portIndex.get(name);
+    if (i === undefined) fail(path, `no port named ${show(name)} (ports: ${ports.map((p) => p.name).join(', ')})`);
+    return i;
+  };
+  const isOwn = (a: number) => ports.some((p) => p.address === a);
+  const connectedPort = (a: number) => ports.findIndex((p) => inNetwork(a, p.network, p.prefixLength));
+
+  const routes: RouteConfig[] = [];
+  if (o.routes !== undefined) {
+    if (!Array.isArray(o.routes)) fail('routes', `must be an array, got ${show(o.routes)}`);
+    const seen = new Map<string, number>();
+    o.routes.forEach((r, i) => {
+      const path = `routes[${i}]`;
+      const ro = object(r, path);
+      keys(ro, path, ['prefix', 'gateway', 'port']);
+      const p = prefix(ro.prefix, `${path}.prefix`);
+      const network = (p.address & maskOf(p.length)) >>> 0;
+      if (network !== p.address) fail(`${path}.prefix`, `${show(ro.prefix)} has host bits set (did you mean ${numberToIpv4(network)}/${p.length}?)`);
+      const key = `${network}/${p.length}`;
+      if (seen.has(key)) fail(`${path}.prefix`, `${show(ro.prefix)} is also routes[${seen.get(key)}]`);
+      seen.set(key, i);
+      const attached = ports.findIndex((q) => q.network === network && q.prefixLength === p.length);
+      if (attached >= 0) fail(`${path}.prefix`, `${show(ro.prefix)} is the network of port '${ports[attached]!.name}', routed there already`);
+      if (ro.gateway === undefined && ro.port === undefined) fail(path, 'needs a gateway, a port, or both');
+      let outPort = ro.port === undefined ? -1 : portOf(ro.port, `${path}.port`);
+      let gateway: number | null = null;
+      if (ro.gateway !== undefined) {
+        gateway = ipv4(ro.gateway, `${path}.gateway`);
+        if (isOwn(gateway)) fail(`${path}.gateway`, `${show(ro.gateway)} is one of the router's own addresses`);
+        const via = connectedPort(gateway);
+        if (via < 0) fail(`${path}.gateway`, `${show(ro.gateway)} is not in the network of any port (the gateway must be directly attached)`);
+        if (outPort >= 0 && via !== outPort) fail(`${path}.gateway`, `${show(ro.gateway)} is not in the network of port '${ports[outPort]!.name}'`);
+        outPort = via;
+      }
+      routes.push({ network, prefixLength: p.length, gateway, port: outPort });
+    });
+  }
+
+  const n = o.neighbours === undefined ? {} : object(o.neighbours, 'neighbours');
+  keys(n, 'neighbours', ['reachableMs', 'retryMs', 'maxRetries', 'queueLength', 'capacity', 'static']);
+  const statics: StaticNeighbour[] = [];
+  if (n.static !== undefined) {
+    if (!Array.isArray(n.static)) fail('neighbours.static', `must be an array, got ${show(n.static)}`);
+    const seen = new Set<string>();
+    n.static.forEach((s, i) => {
+      const path = `neighbours.static[${i}]`;
+      const so = object(s, path);
+      keys(so, path, ['port', 'address', 'mac']);
+      const p = portOf(so.port, `${path}.port`);
+      const address = ipv4(so.address, `${path}.address`);
+      const port = ports[p]!;
+      if (!inNetwork(address, port.network, port.prefixLength)) fail(`${path}.address`, `${show(so.address)} is not in the network of port '${port.name}' (${numberToIpv4(port.network)}/${port.prefixLength})`);
+      if (isOwn(address)) fail(`${path}.address`, `${show(so.address)} is one of the router's own addresses`);
+      if (seen.has(`${p}/${address}`)) fail(`${path}.address`, `${show(so.address)} is given twice for port '${port.name}'`);
+      seen.add(`${p}/${address}`);
+      statics.push({ port: p, address, mac: mac(so.mac, `${path}.mac`) });
+    });
+  }
+  const neighbours: NeighbourConfig = {
+    reachableMs: integer(n.reachableMs, 'neighbours.reachableMs', 1, 86_400_000, DEFAULTS.reachableMs),
+    retryMs: integer(n.retryMs, 'neighbours.retryMs', 1, 60_000, DEFAULTS.retryMs),
+    maxRetries: integer(n.maxRetries, 'neighbours.maxRetries', 1, 255, DEFAULTS.maxRetries),
+    queueLength: integer(n.queueLength, 'neighbours.queueLength', 0, 64, DEFAULTS.queueLength),
+    capacity: integer(n.capacity, 'neighbours.capacity', 1, 1 << 20, DEFAULTS.capacity),
+    static: statics,
+  };
+  if (statics.length > neighbours.capacity) fail('neighbours.static', `${statics.length} static entries do not fit in capacity ${neighbours.capacity}`);
+
+  const ic = o.icmp === undefined ? {} : object(o.icmp, 'icmp');
+  keys(ic, 'icmp', ['ratePerSecond', 'burst']);
+  let ratePerSecond: number = DEFAULTS.icmpRate;
+  if (ic.ratePerSecond !== undefined) {
+    const r = ic.ratePerSecond;
+    if (typeof r !== 'number' || !Number.isFinite(r) || r < 0 || r > 1e7) fail('icmp.ratePerSecond', `must be a number from 0 to 10000000, got ${show(r)}`);
+    ratePerSecond = r;
+  }
+  const icmp: IcmpConfig = { ratePerSecond, burst: integer(ic.burst, 'icmp.burst', 1, 100_000, DEFAULTS.icmpBurst) };
+
+  return {
+    ports,
+    routes,
+    neighbours,
+    icmp,
+    workers: integer(o.workers, 'workers', 1, 64, DEFAULTS.workers),
+    poolSize: integer(o.poolSize, 'poolSize', 1024, 1 << 24, DEFAULTS.poolSize),
+  };
+}
+
+/**
+ * Reads and checks a config file (JSON). Paths of pcap ports are relative to the file.
+ * @throws VnfError `VNF_IO` when the file cannot be read, `VNF_CONFIG` when it is not JSON
+ * or not a valid config (the message starts with the file's path).
+ */
+export function loadConfig(path: string): RouterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new VnfError('VNF_IO', `${path}: cannot read the config file: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new VnfError('VNF_CONFIG', `${path}: not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return parseConfig(json, dirname(resolve(path)));
+  } catch (err) {
+    if (err instanceof VnfError) throw new VnfError('VNF_CONFIG', `${path}: ${err.message}`);
+    throw err;
+  }
+}
