@@ -6,7 +6,7 @@ import { Hold, readU32, writeU32 } from '../neighbours.js';
 import { type Router, STAGES } from '../router.js';
 import { PortMap } from './ports.js';
 
-/** Largest burst the runtime hands a stage (the Stage contract). */
+/** Largest burst the runtime hands a stage (the Stage contract); larger ones grow the arrays once. */
 const MAX_BURST = 256;
 const IP_DF = 0x40;
 
@@ -54,9 +54,9 @@ export class Ip4Stage implements Stage {
   private fields!: PacketFields;
   private ports!: PortMap;
   private burst!: Burst;
-  private readonly addrs = new Uint32Array(MAX_BURST);
-  private readonly slot = new Uint16Array(MAX_BURST);
-  private readonly hops = new Uint16Array(MAX_BURST);
+  private addrs = new Uint32Array(MAX_BURST);
+  private slot = new Uint32Array(MAX_BURST);
+  private hops = new Uint16Array(MAX_BURST);
   private dropL2Broadcast = 0;
   private dropL2NotOurs = 0;
   private dropBadChecksum = 0;
@@ -106,7 +106,12 @@ export class Ip4Stage implements Stage {
     const own = r.portAddress;
     const bcast = r.portBroadcast;
     const nPorts = own.length;
-    const n0 = Math.min(burst.count, MAX_BURST);
+    const n0 = burst.count;
+    if (n0 > this.addrs.length) {
+      this.addrs = new Uint32Array(n0);
+      this.slot = new Uint32Array(n0);
+      this.hops = new Uint16Array(n0);
+    }
     let k = 0;
     // Pass 1: checks, local delivery, TTL; what is left is looked up in one LPM burst.
     packets: for (let i = 0; i < n0; i++) {
