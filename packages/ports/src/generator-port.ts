@@ -69,10 +69,10 @@ export class GeneratorPort extends JsPort {
     if (this.frames.length === 0) throw new VnfError('VNF_INVALID_ARGUMENT', `${where}: frames must not be empty`);
     const room = pool.bufferSize - pool.headroom;
     this.frames.forEach((f, i) => {
-      if (!(f instanceof Uint8Array) || f.length < 14 || f.length > room) {
+      if (!(f instanceof Uint8Array) || f.length < 1 || f.length > room) {
         throw new VnfError(
           'VNF_INVALID_ARGUMENT',
-          `${where}: frame ${i} must be a Uint8Array of 14 to ${room} bytes (the pool's buffer room), got ${f?.length}`,
+          `${where}: frame ${i} must be a Uint8Array of 1 to ${room} bytes (the pool's buffer room), got ${f?.length}`,
         );
       }
     });

@@ -24,6 +24,11 @@ export class NullPort extends JsPort {
     return 0;
   }
 
+  /** A sink never receives. */
+  override finished(): boolean {
+    return true;
+  }
+
   txBurst(burst: Burst): number {
     const n = burst.count;
     if (n === 0) return 0;
