@@ -5,3 +5,6 @@
  * @packageDocumentation
  */
 export { checkPortId, JsPort, KernelPort, type Port, type PortStats, statsOf } from './port.js';
+export { AfPacketPort, type AfPacketOptions } from './af-packet.js';
+export { ExceptionPath, type ExceptionPathOptions } from './exception-path.js';
+export { TapPort, type TapOptions } from './tap.js';
