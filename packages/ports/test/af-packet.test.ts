@@ -81,7 +81,7 @@ describe('AfPacketPort', () => {
     const burst = new Burst(64);
     const got = await capture(B, `ether src ${p.mac}`, sent.length, () => {
       pool.alloc(burst, sent.length);
-      sent.forEach((f, i) => pool.write(burst.ids[i], f));
+      for (let i = 0; i < sent.length; i++) pool.write(burst.ids[i], sent[i]);
       expect(p.txBurst(burst)).toBe(sent.length);
       expect(burst.count).toBe(0);
     });
@@ -98,7 +98,7 @@ describe('AfPacketPort', () => {
     const burst = new Burst(256);
     const sent = Array.from({ length: 200 }, (_, i) => udp(3000 + i, 18));
     pool.alloc(burst, sent.length);
-    sent.forEach((f, i) => pool.write(burst.ids[i], f));
+    for (let i = 0; i < sent.length; i++) pool.write(burst.ids[i], sent[i]);
     let left = sent.length;
     while (left > 0) left -= a.txBurst(burst);
     const rx = new Burst(256);

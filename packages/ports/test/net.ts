@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Burst, Mempool } from '@vnf-sdk/core';
-import { CaptureReader } from '@vnf-sdk/protocols';
+import { CaptureReader, type decode } from '@vnf-sdk/protocols';
 import { isRoot } from '@vnf-sdk/test-support';
 
 export function sh(cmd: string): string {
@@ -127,4 +127,10 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
     { cwd: join(import.meta.dirname, '..'), encoding: 'utf8', env: process.env },
   );
   return JSON.parse(out.trim().split('\n').pop() as string);
+}
+
+/** The ICMP type of a decoded packet, or undefined. */
+export function icmpType(d: ReturnType<typeof decode>): number | undefined {
+  const l = d.layers.find((x) => x.type === 'icmp');
+  return l && 'icmpType' in l ? l.icmpType : undefined;
 }

@@ -5,7 +5,7 @@ import { build, decode, findLayer } from '@vnf-sdk/protocols';
 import { expectVnfError, itWhen } from '@vnf-sdk/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { TapPort } from '../src/index.js';
-import { deleteLink, frames, makeVeth, netMissing, rxUntil, sh, withoutCaps } from './net.js';
+import { deleteLink, frames, icmpType, makeVeth, netMissing, rxUntil, sh, withoutCaps } from './net.js';
 
 const T = `vnft${process.pid}`;
 const MQ = `vnfm${process.pid}`;
@@ -76,7 +76,7 @@ describe('TapPort', () => {
     const end2 = Date.now() + 2000;
     while (!reply && Date.now() < end2) {
       await rxUntil(t, burst, 1, 0, 100);
-      reply = frames(pool, burst).map((f) => decode(f)).find((x) => findLayer(x, 'icmp')?.icmpType === 0);
+      reply = frames(pool, burst).map((f) => decode(f)).find((x) => icmpType(x) === 0);
       pool.put(burst);
     }
     expect(reply).toBeDefined();
