@@ -97,6 +97,14 @@ export class NativePort {
     return native.portRefresh(this.handle);
   }
 
+  /**
+   * The last failure the driver recorded, naming the interface: a refused frame ("eth0:
+   * frame of 1600 bytes exceeds MTU 1500"), a failed kick; '' when there was none.
+   */
+  lastError(): string {
+    return native.portError(this.handle);
+  }
+
   /** Closes the port; buffers it held go back to the pool. Closing twice is fine. */
   close(): void {
     if (native.portClose(this.handle)) finalizer.unregister(this);

@@ -9,3 +9,6 @@ export { GeneratorPort, type GeneratorPortOptions } from './generator-port.js';
 export { NullPort, type NullPortOptions } from './null-port.js';
 export { PcapPort, type PcapPortOptions } from './pcap-port.js';
 export { RingPort, type RingPortOptions, type SharedRingPort } from './ring-port.js';
+export { AfPacketPort, type AfPacketOptions } from './af-packet.js';
+export { ExceptionPath, type ExceptionPathOptions } from './exception-path.js';
+export { TapPort, type TapOptions } from './tap.js';

@@ -167,6 +167,13 @@ export abstract class KernelPort implements Port {
   finished(): boolean {
     return false;
   }
+  /**
+   * The last failure the driver recorded, naming the interface and the cause (a frame
+   * counted in txErrors: "eth0: frame of 1600 bytes exceeds MTU 1500"); '' when none.
+   */
+  lastError(): string {
+    return this.native.lastError();
+  }
   close(): void {
     this.native.close();
   }
