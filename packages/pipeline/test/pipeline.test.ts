@@ -157,6 +157,8 @@ describe('Pipeline on worker threads', () => {
       for (const w of live.workers) expect(w.rxPackets).toBeGreaterThan(0);
       const bBefore = p.stats().total.ports.b.txPackets;
       await p.replaceStage('split', { mode: 'all-a' });
+      // Port counters are published at each yield: let the one after the swap land.
+      await new Promise((r) => setTimeout(r, 30));
       const bAfterSwap = p.stats().total.ports.b.txPackets;
       await new Promise((r) => setTimeout(r, 100));
       // After the swap every packet goes to a: b stops growing.
