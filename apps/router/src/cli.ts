@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * `vnf-router <config.json> [--check]`: checks the config and prints what the router will
- * be. Running the pipeline waits for the runtime (README, "Running": TODO).
+ * `vnf-router <config.json> [--check] [--seconds N] [--stats N]`: checks the config, prints
+ * the router it describes, then runs it on a pipeline and prints its counters at the end.
  */
+import { resolve } from 'node:path';
 import { VnfError } from '@vnf-sdk/core';
+import { Pipeline, type PipelineStats } from '@vnf-sdk/pipeline';
 import { loadConfig, type RouterConfig } from './config.js';
 import { numberToIpv4 } from './lpm.js';
 
@@ -26,15 +28,51 @@ export function describe(config: RouterConfig): string {
   return lines.join('\n');
 }
 
-function main(argv: string[]): number {
-  const args = argv.filter((a) => a !== '--check');
+/** Prints the counters that matter: per port, and every drop by stage and reason. */
+export function summary(stats: PipelineStats): string {
+  const t = stats.total;
+  const lines: string[] = [];
+  for (const [name, p] of Object.entries(t.ports)) {
+    lines.push(`port ${name}: rx ${p.rxPackets} (drops ${p.rxDrops}, errors ${p.rxErrors}), tx ${p.txPackets} (drops ${p.txDrops}, errors ${p.txErrors})`);
+  }
+  const drops = Object.entries(t.drops).filter(([, n]) => n > 0);
+  if (drops.length === 0) lines.push('drops: none');
+  for (const [reason, n] of drops.sort()) lines.push(`drop ${reason}: ${n}`);
+  return lines.join('\n');
+}
+
+const USAGE_RUN = `${USAGE}
+  --check        validate the config and print the router it describes
+  --seconds N    stop after N seconds (default: when every capture is read, or on SIGINT/SIGTERM)
+  --stats N      print counters every N seconds while running`;
+
+async function main(argv: string[]): Promise<number> {
+  const flags = new Map<string, string | true>();
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--check') flags.set(a, true);
+    else if (a === '--seconds' || a === '--stats') flags.set(a, argv[++i] ?? '');
+    else args.push(a);
+  }
   if (args.length !== 1 || args[0]!.startsWith('-')) {
-    console.error(USAGE);
+    console.error(USAGE_RUN);
     return 2;
   }
+  const number = (flag: string): number | undefined => {
+    const v = flags.get(flag);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n > 0)) throw new VnfError('VNF_CONFIG', `${flag} must be a positive number of seconds, got '${String(v)}'`);
+    return n;
+  };
   let config: RouterConfig;
+  let seconds: number | undefined;
+  let every: number | undefined;
   try {
     config = loadConfig(args[0]!);
+    seconds = number('--seconds');
+    every = number('--stats');
   } catch (err) {
     if (err instanceof VnfError) {
       console.error(`vnf-router: ${err.message}`);
@@ -43,10 +81,35 @@ function main(argv: string[]): number {
     throw err;
   }
   console.log(describe(config));
-  if (argv.includes('--check')) return 0;
-  // TODO(wiring): open the ports, build the graph input -> {arp, ip4} -> ports, run workers.
-  console.error('vnf-router: the config is valid; running it needs the pipeline runtime (see README, "Running")');
-  return 1;
+  if (flags.has('--check')) return 0;
+  // Capture files end; live interfaces do not: stop when every port is a finished capture.
+  const untilFinished = config.ports.every((p) => p.driver.type === 'pcap');
+  let pipeline: Pipeline;
+  try {
+    pipeline = await Pipeline.start({
+      graph: new URL('./graph.js', import.meta.url),
+      workers: config.workers,
+      pool: { count: config.poolSize, name: 'router' },
+      options: { config: resolve(args[0]!) },
+      untilFinished,
+    });
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    console.error(`vnf-router: ${e.code ?? 'Error'}: ${e.message ?? String(err)}`);
+    return 1;
+  }
+  pipeline.on('port-failed', (e) => console.error(`vnf-router: port ${e.port} failed: ${e.message}`));
+  pipeline.on('stage-error', (e) => console.error(`vnf-router: stage ${e.stage}: ${e.message}`));
+  const stop = () => void pipeline.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const timer = seconds === undefined ? undefined : setTimeout(stop, seconds * 1000);
+  const ticker = every === undefined ? undefined : setInterval(() => console.log(`${summary(pipeline.stats())}\n`), every * 1000);
+  const stats = await pipeline.finished;
+  clearTimeout(timer);
+  clearInterval(ticker);
+  console.log(summary(stats));
+  return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -306,7 +306,7 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
     routes,
     neighbours,
     icmp,
-    workers: integer(o.workers, 'workers', 1, 64, DEFAULTS.workers),
+    workers: oneWorker(integer(o.workers, 'workers', 1, 64, DEFAULTS.workers)),
     poolSize: integer(o.poolSize, 'poolSize', 1024, 1 << 24, DEFAULTS.poolSize),
   };
 }
@@ -335,4 +335,12 @@ export function loadConfig(path: string): RouterConfig {
     if (err instanceof VnfError) throw new VnfError('VNF_CONFIG', `${path}: ${err.message}`);
     throw err;
   }
+}
+
+// Each worker would learn neighbours on its own, and an ARP reply reaches only one of them.
+function oneWorker(n: number): number {
+  if (n !== 1) {
+    throw new VnfError('VNF_CONFIG', `workers: ${n} workers would each keep their own neighbour table (an ARP reply reaches only one); this router runs 1 worker`);
+  }
+  return n;
 }

@@ -53,7 +53,7 @@ describe('config', () => {
           { prefix: '172.16.0.0/12', port: 'b' },
           { prefix: '172.31.0.0/16', port: 'b', gateway: '192.168.2.2' },
         ],
-        workers: 2,
+        workers: 1,
         poolSize: 16384,
         icmp: { ratePerSecond: 0.5 },
       },
@@ -82,6 +82,7 @@ describe('config', () => {
       bad((c) => (c.ports = Array.from({ length: 257 }, () => c.ports[0]!)), 'ports: at most 256 ports');
       bad((c) => (c.workers = 0), 'workers: must be an integer from 1 to 64, got 0');
       bad((c) => (c.workers = 1.5), 'workers: must be an integer');
+      bad((c) => (c.workers = 2), 'workers: 2 workers would each keep their own neighbour table');
       bad((c) => (c.poolSize = 100), 'poolSize: must be an integer from 1024');
     });
 

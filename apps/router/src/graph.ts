@@ -1,0 +1,58 @@
+/**
+ * The router as a pipeline graph: for one worker, its ports (by driver, from the config)
+ * and its three stages, input -> {arp, ip4} -> ports. Given to `Pipeline.start` by path
+ * (see cli.ts); the options carry the config file's path, which each worker loads itself.
+ * @module
+ */
+import { VnfError } from '@vnf-sdk/core';
+import { defineGraph, type GraphSpec, type WorkerContext } from '@vnf-sdk/pipeline';
+import { AfPacketPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
+import * as ports from '@vnf-sdk/ports';
+import { loadConfig, type PortConfig } from './config.js';
+import { Router, STAGES } from './router.js';
+
+/** What cli.ts passes to every worker. */
+export interface RouterGraphOptions {
+  /** Path of the config file (relative paths inside it are relative to the file). */
+  config: string;
+}
+
+function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
+  const d = p.driver;
+  switch (d.type) {
+    case 'pcap':
+      return new PcapPort(ctx.pool, { name: p.name, id, rxPath: d.rx ?? undefined, txPath: d.tx ?? undefined, timing: d.timing });
+    case 'afPacket':
+      return new AfPacketPort(ctx.pool, { interface: d.ifname, id, promiscuous: true });
+    case 'tap':
+      return new TapPort(ctx.pool, { name: d.ifname, id });
+    case 'afXdp': {
+      // Looked up by name so the router builds against a ports package with or without AF_XDP.
+      const AfXdp = (ports as Record<string, unknown>).AfXdpPort as
+        | (new (pool: WorkerContext['pool'], o: object) => Port)
+        | undefined;
+      if (!AfXdp) throw new VnfError('VNF_CONFIG', `ports.${p.name}: this build of @vnf-sdk/ports has no AF_XDP driver`);
+      return new AfXdp(ctx.pool, { ifname: d.ifname, queues: [d.queue], id });
+    }
+  }
+}
+
+export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec => {
+  const config = loadConfig(ctx.options.config);
+  const router = new Router(config);
+  const opened: Record<string, Port> = {};
+  try {
+    config.ports.forEach((p, i) => {
+      opened[p.name] = openPort(ctx, p, i);
+    });
+  } catch (err) {
+    for (const port of Object.values(opened)) port.close();
+    throw err;
+  }
+  const s = router.stages();
+  return {
+    ports: opened,
+    stages: [s.input, s.arp, s.ip4],
+    rx: config.ports.map((p) => ({ port: p.name, to: STAGES.input })),
+  };
+});
