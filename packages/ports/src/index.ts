@@ -5,3 +5,4 @@
  * @packageDocumentation
  */
 export { checkPortId, JsPort, KernelPort, type Port, type PortStats, statsOf } from './port.js';
+export { AfXdpPort, type AfXdpPortOptions } from './af-xdp.js';
