@@ -303,7 +303,15 @@ void AfXdpPort::OpenSocket(Napi::Env env, XskQueue& xq, bool first) {
     sxdp.sxdp_flags = XDP_SHARED_UMEM;
     sxdp.sxdp_shared_umem_fd = uint32_t(queues_v_[0].fd);
   }
-  if (bind(xq.fd, reinterpret_cast<sockaddr*>(&sxdp), sizeof(sxdp)) != 0) {
+  // A socket closed a moment ago (this port's previous life, or a failed open) releases its
+  // hold on the queue from a kernel work item, after close() returned: until then bind says
+  // EBUSY. Wait for it a little (open is a cold path) before calling the queue taken.
+  int rc = bind(xq.fd, reinterpret_cast<sockaddr*>(&sxdp), sizeof(sxdp));
+  for (int tries = 0; rc != 0 && errno == EBUSY && tries < 100; tries++) {
+    usleep(10000);
+    rc = bind(xq.fd, reinterpret_cast<sockaddr*>(&sxdp), sizeof(sxdp));
+  }
+  if (rc != 0) {
     const int err = errno;
     if (first && opt_.mode == Options::Mode::kZeroCopy && (err == EOPNOTSUPP || err == EINVAL))
       OpenFail(env, kErrInvalidArgument,
@@ -311,7 +319,7 @@ void AfXdpPort::OpenSocket(Napi::Env env, XskQueue& xq, bool first) {
                    ") has no AF_XDP zero-copy support (bind with XDP_ZEROCOPY: " + Errno(err) +
                    "); use mode 'copy' or 'auto'");
     if (err == EBUSY)
-      OpenFail(env, kErrSystem, q + "bind: " + Errno(err) + " (another AF_XDP socket is bound to this queue)");
+      OpenFail(env, kErrSystem, q + "bind: " + Errno(err) + " (another AF_XDP socket has been bound to this queue for over a second)");
     if (err == EINVAL)
       OpenFail(env, kErrInvalidArgument, q + "bind: " + Errno(err) + " (is the queue id below the interface's number of queues?)");
     if (err == ENETDOWN) OpenFail(env, kErrLinkDown, q + "bind: the interface is down");

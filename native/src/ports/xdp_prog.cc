@@ -159,6 +159,10 @@ int XdpProgram::Attach(uint32_t ifindex, XdpAttach mode, XdpAttach* used, std::s
     // These are answers about the interface, not about the mode: no point in retrying.
     if (mode == XdpAttach::kNative || err == EBUSY || err == EEXIST || err == EPERM || err == EACCES) {
       *why = describe(err, "native (driver)");
+      if (err == ENOSPC)
+        *why += " (veth: the interface needs at least as many receive queues as its peer has transmit queues)";
+      else if (err == ERANGE)
+        *why += " (the MTU is too large for native XDP on this driver)";
       if (mode == XdpAttach::kNative && (err == EOPNOTSUPP || err == EINVAL))
         *why += " (the driver has no native XDP support, or refuses this configuration; try xdpMode 'generic')";
       return err;

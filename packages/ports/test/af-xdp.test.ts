@@ -186,7 +186,7 @@ describe('AfXdpPort on a veth pair', () => {
     });
   }
 
-  itWhen(why, 'a frame over MTU + 14 is taken, counted in txErrors, freed, and error() says why', async () => {
+  itWhen(why, 'a frame over MTU + 14 is taken, counted in txErrors and freed; the others are sent', async () => {
     const pool = Mempool.create({ count: 2048 });
     const v = makeVeth();
     const port = new AfXdpPort(pool, { interface: v.a });
@@ -276,6 +276,30 @@ describe('AfXdpPort on a veth pair', () => {
       v.del();
     }
     pool.close();
+  });
+
+  itWhen(why, 'veth quirks: native XDP refused for fewer rx queues than the peer has tx queues; auto falls back; peer down', () => {
+    const pool = Mempool.create({ count: 4096 });
+    const a = `vxq${process.pid}`;
+    const b = `vxr${process.pid}`;
+    spawnSync('ip', ['link', 'add', a, 'numrxqueues', '1', 'numtxqueues', '1', 'type', 'veth', 'peer', 'name', b, 'numrxqueues', '2', 'numtxqueues', '2']);
+    try {
+      spawnSync('ip', ['link', 'set', a, 'up']);
+      spawnSync('ip', ['link', 'set', b, 'up']);
+      expectVnfError(() => new AfXdpPort(pool, { interface: a, xdpMode: 'native' }), 'VNF_SYSTEM', a, 'native', 'receive queues as its peer has transmit queues');
+      // Opened at once after a failed open: the kernel frees the queue asynchronously.
+      const port = new AfXdpPort(pool, { interface: a });
+      expect(port.xdpMode).toBe('generic');
+      expect(port.modeNote).toContain('native XDP refused');
+      expect(port.linkUp()).toBe(true);
+      spawnSync('ip', ['link', 'set', b, 'down']);
+      expect(port.linkUp()).toBe(false); // no carrier without the peer
+      port.close();
+      expect(pool.stats().free).toBe(4096);
+    } finally {
+      spawnSync('ip', ['link', 'del', a]);
+      pool.close();
+    }
   });
 
   itWhen(why, 'a short pool: receive keeps working with what it has, the kernel-counted drops show in rxDrops', async () => {
