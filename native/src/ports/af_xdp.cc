@@ -562,6 +562,14 @@ int32_t AfXdpPort::Tx(uint32_t q, PoolCache* cache, const uint32_t* ids, uint32_
   uint64_t bytes = 0;
   while (taken < n) {
     const uint32_t idx = ids[taken];  // checked < count by the binding
+    if (held_[idx] != kHeldNone) [[unlikely]] {
+      // The caller does not own it: the kernel has it (fill ring, or sent and not completed).
+      // Counted and left alone; it returns to the pool through its ring.
+      errors++;
+      Fail(kErrPort, "buffer " + std::to_string(idx) + " is lent to the kernel already (use after free?); not sent");
+      taken++;
+      continue;
+    }
     const uint32_t off = data_off_[idx];
     const uint32_t len = data_len_[idx];
     if (len == 0 || off + len > buf_size_ || len > max_frame_ || chain_[idx] != kNoBuffer) [[unlikely]] {
