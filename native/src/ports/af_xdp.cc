@@ -446,8 +446,11 @@ void AfXdpPort::PutBack(PoolCache* cache, const uint32_t* ids, uint32_t n) {
 }
 
 int32_t AfXdpPort::Refill(XskQueue& xq, PoolCache* cache) {
-  uint32_t free = xq.fill.Free(xq.fill.size);
-  if (free < std::min<uint32_t>(32, xq.fill.size)) return 0;  // refill in batches, not a buffer at a time
+  // Refill in batches, not a buffer at a time; and read the kernel's consumer index (a
+  // cache line the other CPU writes) only when fewer than a batch of slots is known free.
+  const uint32_t min_batch = std::min<uint32_t>(32, xq.fill.size);
+  if (xq.fill.Free(min_batch) < min_batch) return 0;
+  uint32_t free = std::min(xq.fill.cached_cons - xq.fill.cached_prod, xq.fill.size);
   uint64_t* ring = static_cast<uint64_t*>(xq.fill.descs);
   uint32_t ids[kBatch];
   uint32_t placed = 0;
