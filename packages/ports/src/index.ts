@@ -12,3 +12,4 @@ export { RingPort, type RingPortOptions, type SharedRingPort } from './ring-port
 export { AfPacketPort, type AfPacketOptions } from './af-packet.js';
 export { ExceptionPath, type ExceptionPathOptions } from './exception-path.js';
 export { TapPort, type TapOptions } from './tap.js';
+export { AfXdpPort, type AfXdpPortOptions } from './af-xdp.js';
