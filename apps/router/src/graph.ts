@@ -4,10 +4,8 @@
  * (see cli.ts); the options carry the config file's path, which each worker loads itself.
  * @module
  */
-import { VnfError } from '@vnf-sdk/core';
 import { defineGraph, type GraphSpec, type WorkerContext } from '@vnf-sdk/pipeline';
-import { AfPacketPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
-import * as ports from '@vnf-sdk/ports';
+import { AfPacketPort, AfXdpPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
 import { loadConfig, type PortConfig } from './config.js';
 import { Router, STAGES } from './router.js';
 
@@ -26,14 +24,8 @@ function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
       return new AfPacketPort(ctx.pool, { interface: d.ifname, id, promiscuous: true });
     case 'tap':
       return new TapPort(ctx.pool, { name: d.ifname, id });
-    case 'afXdp': {
-      // Looked up by name so the router builds against a ports package with or without AF_XDP.
-      const AfXdp = (ports as Record<string, unknown>).AfXdpPort as
-        | (new (pool: WorkerContext['pool'], o: object) => Port)
-        | undefined;
-      if (!AfXdp) throw new VnfError('VNF_CONFIG', `ports.${p.name}: this build of @vnf-sdk/ports has no AF_XDP driver`);
-      return new AfXdp(ctx.pool, { ifname: d.ifname, queues: [d.queue], id });
-    }
+    case 'afXdp':
+      return new AfXdpPort(ctx.pool, { interface: d.ifname, queues: [d.queue], id });
   }
 }
 
