@@ -6,18 +6,20 @@
 //              the JavaScript get/enqueue/dequeue/put loop             vs  the same loop in C++
 //   protocols  burst parsing of mix.pcap with the outer and inner 5-tuples, in order and
 //              shuffled                                                vs  plain C++, gopacket
+//   pipeline   generator -> parse -> two TS stages -> null, 1 and 2 workers (scaling)
 //
 // Usage: node tooling/bench/run.mjs [core] [protocols]   (default: all suites)
 // Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coreSuite } from './core-suite.mjs';
+import { pipelineSuite } from './pipeline-suite.mjs';
 import { protocolsSuite } from './protocols-suite.mjs';
 import { machine, printTable, writeResults } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite };
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {
