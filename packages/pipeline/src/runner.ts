@@ -75,6 +75,7 @@ interface Level {
 export class Runner {
   private readonly next: Uint16Array;
   private readonly rxBursts: Burst[];
+  private readonly work = new Burst(MAX_BURST * 2);
   private readonly levels: Level[] = [];
   private readonly stepKind = new Uint8Array(MAX_STEPS);
   private readonly stepTarget = new Int32Array(MAX_STEPS);
@@ -175,7 +176,12 @@ export class Runner {
       if (n === 0) continue;
       total += n;
       if (this.traceRemaining > 0) this.armTrace(burst, r.port);
-      this.dispatch(r.stage, burst, 0);
+      // Stages get room to append replies (ICMP errors, ARP): run a roomy copy of the ids.
+      const work = this.work;
+      work.ids.set(burst.ids.subarray(0, n));
+      work.count = n;
+      burst.count = 0;
+      this.dispatch(r.stage, work, 0);
     }
     const c = this.counters;
     c[H_ITERATIONS]++;
@@ -364,7 +370,7 @@ export class Runner {
       const s = next[b];
       let out = level.bursts[s];
       if (out === undefined) {
-        out = new Burst(MAX_BURST * 2); // a stage may append replies to a full burst
+        out = new Burst(MAX_BURST * 2); // room for replies a stage appends
         level.bursts[s] = out;
       }
       if (out.count === 0) level.touched[level.n++] = s;

@@ -33,8 +33,9 @@ export interface StageContext {
  *
  * A stage must not keep buffer indices after `process` returns, free buffers itself, or
  * allocate per packet. To emit new packets (replies), take buffers with
- * `pool.alloc(burst)` appending them to the burst it was given (as long as
- * `burst.count < burst.capacity`), with their next step set.
+ * `pool.alloc(burst, k)` appending them to the burst it was given, with their next step
+ * set: the runtime gives every stage a burst with room for at least as many packets again
+ * as it holds (capacity 512, bursts of at most 256).
  */
 export interface Stage {
   /** Unique within a graph; used in counters, traces and errors. */
