@@ -394,9 +394,11 @@ export class Topology {
     const count = opts.count ?? 3;
     const interval = opts.interval ?? 0.2;
     const wait = opts.waitSeconds ?? 1;
-    const deadline = Math.ceil(count * interval + wait + 1);
-    const args = ['-n', '-c', String(count), '-i', String(interval), '-W', String(wait), '-w', String(deadline), toAddr];
-    const r = await this.exec(from, 'ping', args, { okCodes: [0, 1], timeoutMs: (deadline + 10) * 1000 });
+    // No -w deadline: with one, ping keeps sending until `count` replies arrive, so an
+    // unanswered ping would send far more than `count` probes.
+    const args = ['-n', '-c', String(count), '-i', String(interval), '-W', String(wait), toAddr];
+    const timeoutMs = (count * interval + wait + 10) * 1000;
+    const r = await this.exec(from, 'ping', args, { okCodes: [0, 1], timeoutMs });
     return parsePing(r.stdout);
   }
 
