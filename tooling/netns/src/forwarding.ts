@@ -39,11 +39,13 @@ export async function forwardingRate(topo: Topology, opts: ForwardingRateOptions
   const tx = opts.tx ?? { ns: 'h1', ifname: 'eth0' };
   const rx = opts.rx ?? { ns: 'h2', ifname: 'eth0' };
   const seconds = opts.seconds ?? 1;
-  const read = () => Promise.all([topo.ifStats(tx.ns, tx.ifname), topo.ifStats(rx.ns, rx.ifname)]);
-  const [tx0, rx0] = await read();
+  // Synchronous /proc reads, microseconds apart: two `ip` processes would be milliseconds
+  // apart, thousands of packets at the rates measured here.
+  const read = () => [topo.ifStatsSync(tx.ns, tx.ifname), topo.ifStatsSync(rx.ns, rx.ifname)] as const;
+  const [tx0, rx0] = read();
   const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const [tx1, rx1] = await read();
+  const [tx1, rx1] = read();
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
   const txPackets = tx1.txPackets - tx0.txPackets;
   const rxPackets = rx1.rxPackets - rx0.rxPackets;

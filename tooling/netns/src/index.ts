@@ -18,6 +18,7 @@ export {
   parseLinkStats,
   parseNetnsList,
   parsePing,
+  parseProcNetDev,
 } from './parse.js';
 export { CHECKSUM_STATUS, type PcapFieldsOptions, pcapFields } from './pcap.js';
 export {

@@ -134,6 +134,34 @@ export function parseLinkStats(json: string): IfStats {
   };
 }
 
+/**
+ * Reads one interface's counters from a /proc/net/dev table (per network namespace: the
+ * table of /proc/PID/net/dev is the one of PID's namespace). Throws when it is absent.
+ */
+export function parseProcNetDev(text: string, ifname: string): IfStats {
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0 || line.slice(0, colon).trim() !== ifname) continue;
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    // rx: bytes packets errs drop fifo frame compressed multicast | tx: bytes packets errs drop ...
+    return {
+      rxBytes: f[0]!,
+      rxPackets: f[1]!,
+      rxErrors: f[2]!,
+      rxDropped: f[3]!,
+      txBytes: f[8]!,
+      txPackets: f[9]!,
+      txErrors: f[10]!,
+      txDropped: f[11]!,
+    };
+  }
+  throw new Error(`no interface ${ifname} in /proc/net/dev`);
+}
+
 /** State and addresses of one interface. */
 export interface LinkInfo {
   ifname: string;

@@ -2,7 +2,7 @@
 // the port and appliance tests need. Everything runs inside the namespaces; nothing touches
 // the host's interfaces, addresses or routes.
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PREFIX, deleteNetnsSync, listNetns, sweepStale, track, untrack } from './cleanup.js';
@@ -15,6 +15,7 @@ import {
   parseLinkInfo,
   parseLinkStats,
   parsePing,
+  parseProcNetDev,
 } from './parse.js';
 import { CommandError, type ExecOptions, type ExecResult, run } from './run.js';
 import { UDP_FLOOD_SCRIPT } from './udp-flood.js';
@@ -220,6 +221,8 @@ export class Topology {
   /** A private directory for captures and scripts, removed at destroy. */
   readonly workDir: string;
   private readonly children = new Set<ChildProcess>();
+  /** One `sleep infinity` per namespace: /proc/<its pid>/net/dev is that namespace's table. */
+  private readonly sentinels = new Map<Role, ChildProcess>();
   private destroying: Promise<void> | undefined;
   private dead = false;
 
@@ -282,6 +285,7 @@ export class Topology {
       }
       await this.exec(r, 'sysctl', ['-qw', ...sysctls]);
       if (o.loopback) await ip(['-n', N[r], 'link', 'set', 'lo', 'up']);
+      await this.startSentinel(r);
     }
     // Created directly inside the namespaces: the names never exist in the host namespace,
     // so parallel topologies (and the host's own eth0) do not collide.
@@ -323,6 +327,38 @@ export class Topology {
       await ip(['-n', N.h1, 'neigh', 'replace', ADDRS.rtP0, 'lladdr', MACS.rtP0, 'dev', IFNAMES.h1, 'nud', 'permanent']);
       await ip(['-n', N.h2, 'neigh', 'replace', ADDRS.rtP1, 'lladdr', MACS.rtP1, 'dev', IFNAMES.h2, 'nud', 'permanent']);
     }
+  }
+
+  private async startSentinel(role: Role): Promise<void> {
+    // Not in `children`, and unref'ed: it must not keep a script's event loop alive; the
+    // exit handlers and destroy kill it with everything else inside the namespace.
+    const child = spawn('ip', ['netns', 'exec', this.names[role], 'sleep', 'infinity'], { stdio: 'ignore' });
+    child.unref();
+    child.on('error', () => {});
+    this.sentinels.set(role, child);
+    const want = statSync(`/run/netns/${this.names[role]}`).ino;
+    for (let i = 0; i < 200; i++) {
+      try {
+        if (statSync(`/proc/${child.pid}/ns/net`).ino === want) return;
+      } catch {
+        // not started yet
+      }
+      if (exited(child)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`cannot start a process in ${this.names[role]}`);
+  }
+
+  /**
+   * Counters of an interface read synchronously from /proc/PID/net/dev of a process kept
+   * inside the namespace: no process is started, so two reads are microseconds apart (what
+   * {@link forwardingRate} needs). Same counters as {@link ifStats}.
+   */
+  ifStatsSync(role: Role, ifname: string): IfStats {
+    this.check();
+    const pid = this.sentinels.get(role)?.pid;
+    if (pid === undefined) throw new Error(`no process in ${this.names[role]} to read counters through`);
+    return parseProcNetDev(readFileSync(`/proc/${pid}/net/dev`, 'utf8'), ifname);
   }
 
   /** The netns name of a role (for `ip netns exec`, `ip -n`, or a port opened inside it). */

@@ -1,6 +1,6 @@
 // The output parsers and the naming scheme: no root needed.
 import { describe, expect, it } from 'vitest';
-import { parseIperf3, parseLinkInfo, parseLinkStats, parseNetnsList, parseNsName, parsePing } from '../src/index.js';
+import { parseIperf3, parseLinkInfo, parseLinkStats, parseNetnsList, parseNsName, parsePing, parseProcNetDev } from '../src/index.js';
 
 describe('parsePing', () => {
   it('reads counts, TTLs and the average round trip', () => {
@@ -99,6 +99,16 @@ describe('ip -j parsers', () => {
       ipv4: ['10.231.1.1/24'],
       ipv6: ['fd00:e7:1::1/64'],
     });
+  });
+
+  it('reads /proc/net/dev', () => {
+    const t =
+      'Inter-|   Receive                                                |  Transmit\n' +
+      ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n' +
+      '    lo:   10386     138    0    0    0     0          0         0    10386     138    0    0    0     0       0          0\n' +
+      '  eth0: 1200 20 1 2 0 0 0 0 3400 30 3 4 0 0 0 0\n';
+    expect(parseProcNetDev(t, 'eth0')).toEqual({ rxBytes: 1200, rxPackets: 20, rxErrors: 1, rxDropped: 2, txBytes: 3400, txPackets: 30, txErrors: 3, txDropped: 4 });
+    expect(() => parseProcNetDev(t, 'eth1')).toThrow(/no interface eth1/);
   });
 
   it('reads namespace lists with and without ids', () => {
