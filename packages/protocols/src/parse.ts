@@ -45,6 +45,9 @@ enum L {
   INNER_TCP = 1 << 20,
   INNER_UDP = 1 << 21,
   INNER_ICMP = 1 << 22,
+  VXLAN = 1 << 15,
+  GTPU = 1 << 16,
+  INNER_ETHER = 1 << 17,
   ETH_IPV4 = 0x0800,
   ETH_VLAN = 0x8100,
   ETH_IPV6 = 0x86dd,
@@ -158,6 +161,7 @@ export class BurstParser extends PoolViews {
     const iDstPort = inner ? ik.dstPort : NO_U16;
     const iSrc = inner ? ik.src : NO_U32;
     const iDst = inner ? ik.dst : NO_U32;
+    const innerL2Off = this.innerL2Off;
     const innerL3Off = this.innerL3Off;
     const innerL4Off = this.innerL4Off;
     if (inner) {
@@ -289,9 +293,59 @@ export class BurstParser extends PoolViews {
       if (ulen !== 0) {
         const port = ports & 0xffff;
         if (port === L.UDP_VXLAN || port === L.UDP_GTPU) {
-          // Tunnels are common enough to skip the general path for the outer headers too.
-          this.l4End = l4 + ulen;
-          t = this.parseUdpTunnel(b, base, t) >>> 0;
+          // Tunnels are common enough to skip the general path for the outer headers too, and
+          // for the common inner packet (IPv4 without options or fragmentation, then TCP or
+          // UDP, behind VXLAN's Ethernet or a GTP-U header without optional fields) to skip
+          // the tunnel parser as well; parseUdpTunnel does everything else.
+          const tend = l4 + ulen;
+          let ip = 0;
+          let tt = t;
+          if (port === L.UDP_VXLAN) {
+            const e = l4 + 16;
+            if (e + 34 <= tend && v.getUint16(base + e + 12) === L.ETH_IPV4) {
+              ip = e + 14;
+              tt = t | L.VXLAN | L.INNER_ETHER;
+            }
+          } else if (l4 + 36 <= tend && (v.getUint16(base + l4 + 8) & 0xe7ff) === 0x20ff) {
+            // GTP-U: version 1, no E, S or PN flag, a G-PDU (message type 255).
+            ip = l4 + 16;
+            tt = t | L.GTPU;
+          }
+          let il4 = 0;
+          if (ip !== 0) {
+            const r = base + ip;
+            const w0 = v.getInt32(r);
+            const itotal = w0 & 0xffff;
+            if (w0 >>> 24 === 0x45 && itotal >= 20 && ip + itotal <= tend && (v.getUint16(r + 6) & 0x3fff) === 0) {
+              const iproto = v.getUint8(r + 9);
+              const iroom = itotal - 20;
+              const s = r + 20;
+              if (iproto === L.IP_TCP) {
+                if (iroom >= 20) {
+                  const doff = (v.getUint8(s + 12) >> 4) << 2;
+                  if (doff >= 20 && doff <= iroom) {
+                    il4 = ip + 20;
+                    tt |= L.INNER_IPV4 | L.INNER_TCP;
+                  }
+                }
+              } else if (iproto === L.IP_UDP && iroom >= 8) {
+                const iulen = v.getUint16(s + 4);
+                if (iulen >= 8 && iulen <= iroom) {
+                  il4 = ip + 20;
+                  tt |= L.INNER_IPV4 | L.INNER_UDP;
+                }
+              }
+            }
+          }
+          if (il4 !== 0) {
+            if (tt & L.INNER_ETHER) innerL2Off[b] = ip - 14;
+            innerL3Off[b] = ip;
+            innerL4Off[b] = il4;
+            t = tt;
+          } else {
+            this.l4End = tend;
+            t = this.parseUdpTunnel(b, base, t) >>> 0;
+          }
           ptype[b] = t;
           if (t & L.MALFORMED) {
             // A malformed packet's ptype has no layer bits: no keys, as extract() gives.
