@@ -1,8 +1,9 @@
 // Peers of the burst parser (packages/protocols parseBurst) on the benchmark capture mix.pcap,
 // measured in the same run as our figure:
 //   - native/bench/parse_bench.cc: the same parse in plain C++ over the same memory layout
-//     (2048-byte stride, 256-byte headroom, bursts of 32, ptype + six offsets in SoA arrays, then
-//     the outer and inner 5-tuples read back): the machine's limit for a plain parser;
+//     (2048-byte stride, 256-byte headroom, bursts of 32, ptype + six offsets in SoA arrays, and
+//     the outer and inner 5-tuples read in the same pass, as parser.parse(burst, outer, inner)
+//     does): the machine's limit for a plain parser;
 //   - tooling/bench/gopacket/main.go: Go gopacket's zero-allocation DecodingLayerParser, with the
 //     default layer container and with DecodingLayerSparse, extracting the same tuples.
 // Both print JSON lines; each process reports the median of 5 repetitions of ~0.2 s per figure,

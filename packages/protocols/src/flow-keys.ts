@@ -25,8 +25,6 @@ export class FlowKeys extends PoolViews {
   /** Destination address words: `dst[4 * i + k]`. */
   readonly dst: Uint32Array;
   count = 0;
-  // Big-endian words in one read each: TurboFan makes a DataView call a load and a byte swap.
-  private readonly view: DataView;
 
   /** Keys for bursts of up to `capacity` packets from `pool`. */
   constructor(pool: Mempool, capacity = 256) {
@@ -37,12 +35,17 @@ export class FlowKeys extends PoolViews {
     this.dstPort = new Uint16Array(capacity);
     this.src = new Uint32Array(capacity * 4);
     this.dst = new Uint32Array(capacity * 4);
-    this.view = new DataView(pool.bytes.buffer, pool.bytes.byteOffset, pool.bytes.byteLength);
+  }
+
+  /** How many packets' keys fit. */
+  get capacity(): number {
+    return this.version.length;
   }
 
   /**
    * Fills the keys of a parsed burst: the outer 5-tuple, or with `inner` the tunnelled
-   * packet's (packets that are not tunnelled get version 0).
+   * packet's (packets that are not tunnelled get version 0). `BurstParser.parse(burst, keys,
+   * innerKeys)` fills the same keys while it parses, without a second walk over the burst.
    */
   extract(burst: Burst, inner = false): void {
     const n = Math.min(burst.count, this.version.length);
@@ -107,5 +110,62 @@ export class FlowKeys extends PoolViews {
       protocol[i] = proto;
     }
     this.count = n;
+  }
+
+  /**
+   * @internal Entry `i` from buffer `b`, already parsed (the parser's general path uses it
+   * too). The same as one iteration of extract().
+   */
+  extractOne(i: number, b: number, inner: boolean): void {
+    const x = this.view;
+    const t = this.ptype[b];
+    const ipv4Bit = inner ? PTYPE.INNER_IPV4 : PTYPE.IPV4;
+    const ipv6Bit = inner ? PTYPE.INNER_IPV6 : PTYPE.IPV6;
+    if ((t & (ipv4Bit | ipv6Bit)) === 0) {
+      this.version[i] = 0;
+      this.protocol[i] = 0;
+      this.srcPort[i] = 0;
+      this.dstPort[i] = 0;
+      return;
+    }
+    const { src, dst } = this;
+    const k = i << 2;
+    const base = b * this.bufferSize + this.dataOff[b];
+    const l3 = base + (inner ? this.innerL3Off[b] : this.l3Off[b]);
+    let proto: number;
+    let version: number;
+    if (t & ipv4Bit) {
+      version = 4;
+      proto = x.getUint8(l3 + 9);
+      src[k] = 0;
+      src[k + 1] = 0;
+      src[k + 2] = 0;
+      src[k + 3] = x.getUint32(l3 + 12);
+      dst[k] = 0;
+      dst[k + 1] = 0;
+      dst[k + 2] = 0;
+      dst[k + 3] = x.getUint32(l3 + 16);
+    } else {
+      version = 6;
+      proto = x.getUint8(l3 + 6);
+      for (let w = 0; w < 4; w++) {
+        src[k + w] = x.getUint32(l3 + 8 + 4 * w);
+        dst[k + w] = x.getUint32(l3 + 24 + 4 * w);
+      }
+    }
+    this.version[i] = version;
+    if (t & (inner ? INNER_L4 : OUTER_L4)) {
+      const l4 = base + (inner ? this.innerL4Off[b] : this.l4Off[b]);
+      this.srcPort[i] = x.getUint16(l4);
+      this.dstPort[i] = x.getUint16(l4 + 2);
+      // With IPv6 extension headers the fixed header's next-header is not the upper
+      // layer; the parser's bits are.
+      proto = t & (inner ? PTYPE.INNER_TCP : PTYPE.TCP) ? 6 : t & (inner ? PTYPE.INNER_UDP : PTYPE.UDP) ? 17 : 132;
+    } else {
+      this.srcPort[i] = 0;
+      this.dstPort[i] = 0;
+      if (t & (inner ? PTYPE.INNER_ICMP : PTYPE.ICMP | PTYPE.ICMPV6)) proto = version === 4 ? 1 : 58;
+    }
+    this.protocol[i] = proto;
   }
 }

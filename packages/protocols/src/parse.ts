@@ -1,4 +1,5 @@
 import type { Burst } from '@vnf-sdk/core';
+import type { FlowKeys } from './flow-keys.js';
 import { PoolViews } from './pool-views.js';
 import { malformed, PTYPE, Reason, type ReasonCode } from './ptype.js';
 
@@ -26,6 +27,43 @@ const IP6_DSTOPTS = 60;
 const UDP_VXLAN = 4789;
 const UDP_GTPU = 2152;
 
+// The values the flat path needs, as literals: V8 (Node 20) loads a module-level constant from
+// the module context, with a type check, at every use, where esbuild writes an enum member in
+// place. The bits are PTYPE's (the test that holds the flat path equal to the general one
+// would see a wrong one).
+enum L {
+  ETHER = 1 << 0,
+  VLAN = 1 << 1,
+  IPV4 = 1 << 5,
+  IPV6 = 1 << 6,
+  TCP = 1 << 9,
+  UDP = 1 << 10,
+  ICMP = 1 << 11,
+  MALFORMED = 1 << 31,
+  INNER_IPV4 = 1 << 18,
+  INNER_IPV6 = 1 << 19,
+  INNER_TCP = 1 << 20,
+  INNER_UDP = 1 << 21,
+  INNER_ICMP = 1 << 22,
+  VXLAN = 1 << 15,
+  GTPU = 1 << 16,
+  INNER_ETHER = 1 << 17,
+  ETH_IPV4 = 0x0800,
+  ETH_VLAN = 0x8100,
+  ETH_IPV6 = 0x86dd,
+  IP_ICMP = 1,
+  IP_TCP = 6,
+  IP_UDP = 17,
+  IP_ICMPV6 = 58,
+  UDP_VXLAN = 4789,
+  UDP_GTPU = 2152,
+}
+
+// Stand-ins for the key arrays when no keys are asked for (never written).
+const NO_U8 = new Uint8Array(0);
+const NO_U16 = new Uint16Array(0);
+const NO_U32 = new Uint32Array(0);
+
 /** Most VLAN tags, MPLS labels or IPv6 extension headers walked before giving up. */
 export const MAX_CHAIN = 8;
 
@@ -45,11 +83,27 @@ export class BurstParser extends PoolViews {
   private l4End = 0; // end of the layer-4 data: UDP length, or the IP packet's end
 
 
-  /** Parses every packet of the burst. */
-  parse(burst: Burst): void {
-    const ids = burst.ids;
-    // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
-    for (let i = 0; i < burst.count; i++) this.parseOne(ids[i] | 0);
+  // One buffer index, for parseOne.
+  private readonly one = new Uint32Array(1);
+
+  /**
+   * Parses every packet of the burst. With `keys` (and `innerKeys`) it also fills them as
+   * `keys.extract(burst)` (and `innerKeys.extract(burst, true)`) would, in the same pass:
+   * each packet's headers are read once, while they are in the L1 cache and the parser
+   * still knows where everything is.
+   */
+  parse(burst: Burst, keys?: FlowKeys, innerKeys?: FlowKeys): void {
+    const n = burst.count;
+    const ok = keys ?? null;
+    const ik = innerKeys ?? null;
+    if ((ok !== null && ok.capacity < n) || (ik !== null && ik.capacity < n)) {
+      // Keys smaller than the burst: the separate extraction fills what fits.
+      this.run(burst.ids, n, null, null);
+      ok?.extract(burst);
+      ik?.extract(burst, true);
+      return;
+    }
+    this.run(burst.ids, n, ok, ik);
   }
 
   /**
@@ -58,14 +112,9 @@ export class BurstParser extends PoolViews {
    * layer's ptype bit is set.
    */
   parseOne(b: number): number {
-    const base = b * this.bufferSize + this.dataOff[b];
-    const len = this.dataLen[b];
-    // Offsets are written only for the layers found: a reader checks the ptype bit first
-    // (an offset without its bit is stale), which saves six stores per packet.
-    const fast = this.parseCommon(b, base, len);
-    const t = (fast !== 0 ? fast : this.parseEthernet(b, base, len)) >>> 0;
-    this.ptype[b] = t;
-    return t;
+    this.one[0] = b;
+    this.run(this.one, 1, null, null);
+    return this.ptype[b] >>> 0;
   }
 
   /** @internal The general path alone, for the test that holds both paths equal. */
@@ -77,77 +126,298 @@ export class BurstParser extends PoolViews {
   }
 
   /**
-   * The common case in one flat function, because V8 will not inline the general per-layer
-   * methods: Ethernet II with at most one VLAN tag, IPv4 without options or fragmentation
-   * or IPv6 without extension headers, then TCP, UDP (VXLAN and GTP-U handed straight to the
-   * tunnel parser) or ICMP, with every length consistent. Returns the ptype, or 0 to hand the packet to the general path,
-   * which gives the same answer for everything this accepts (a test holds them equal).
+   * The burst loop. The common case is flat, inside the loop, because V8 will not inline
+   * the general per-layer methods: Ethernet II with at most one VLAN tag, IPv4 without
+   * options or fragmentation or IPv6 without extension headers, then TCP, UDP (VXLAN and
+   * GTP-U handed straight to the tunnel parser) or ICMP, with every length consistent.
+   * Anything else goes to the general path (`general`), which gives the same answer for
+   * everything the flat path accepts (a test holds them equal).
+   *
+   * Offsets are written only for the layers found: a reader checks the ptype bit first (an
+   * offset without its bit is stale), which saves stores per packet.
    */
-  private parseCommon(b: number, base: number, len: number): number {
+  private run(ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+    // Everything in locals: fixed registers or stack slots instead of loads through `this`.
     const x = this.bytes;
-    if (len < 34) return 0;
-    let t = PTYPE.ETHER;
-    let off = 14;
-    let type = (x[base + 12] << 8) | x[base + 13];
-    if (type === ETH_VLAN) {
-      type = (x[base + 16] << 8) | x[base + 17];
-      off = 18;
-      t |= PTYPE.VLAN;
-    }
-    const p = base + off;
-    let l4: number;
-    let end: number;
-    let proto: number;
-    if (type === ETH_IPV4) {
-      if (x[p] !== 0x45 || off + 20 > len) return 0;
-      const total = (x[p + 2] << 8) | x[p + 3];
-      if (total < 20 || off + total > len || ((x[p + 6] << 8) | x[p + 7]) & 0x3fff) return 0;
-      t |= PTYPE.IPV4;
-      proto = x[p + 9];
-      l4 = off + 20;
-      end = off + total;
-    } else if (type === ETH_IPV6) {
-      if (x[p] >> 4 !== 6 || off + 40 > len) return 0;
-      const plen = (x[p + 4] << 8) | x[p + 5];
-      if (plen === 0 || off + 40 + plen > len) return 0;
-      t |= PTYPE.IPV6;
-      proto = x[p + 6];
-      l4 = off + 40;
-      end = off + 40 + plen;
-    } else {
-      return 0;
-    }
-    const q = base + l4;
-    const room = end - l4;
-    if (proto === IP_TCP) {
-      if (room < 20) return 0;
-      const doff = (x[q + 12] >> 4) << 2;
-      if (doff < 20 || doff > room) return 0;
-      t |= PTYPE.TCP;
-    } else if (proto === IP_UDP) {
-      if (room < 8) return 0;
-      const ulen = (x[q + 4] << 8) | x[q + 5];
-      if (ulen < 8 || ulen > room) return 0;
-      t |= PTYPE.UDP;
-      const port = (x[q + 2] << 8) | x[q + 3];
-      if (port === UDP_VXLAN || port === UDP_GTPU) {
-        // Tunnels are common enough to skip the general path for the outer headers too.
-        this.l2Off[b] = 0;
-        this.l3Off[b] = off;
-        this.l4Off[b] = l4;
-        this.l4End = l4 + ulen;
-        return this.parseUdpTunnel(b, base, t);
+    const v = this.view;
+    const bufferSize = this.bufferSize;
+    const dataOff = this.dataOff;
+    const dataLen = this.dataLen;
+    const ptype = this.ptype;
+    const l2Off = this.l2Off;
+    const l3Off = this.l3Off;
+    const l4Off = this.l4Off;
+    const outer = ok !== null;
+    const inner = ik !== null;
+    const oVer = outer ? ok.version : NO_U8;
+    const oProto = outer ? ok.protocol : NO_U8;
+    const oSrcPort = outer ? ok.srcPort : NO_U16;
+    const oDstPort = outer ? ok.dstPort : NO_U16;
+    const oSrc = outer ? ok.src : NO_U32;
+    const oDst = outer ? ok.dst : NO_U32;
+    const iVer = inner ? ik.version : NO_U8;
+    const iProto = inner ? ik.protocol : NO_U8;
+    const iSrcPort = inner ? ik.srcPort : NO_U16;
+    const iDstPort = inner ? ik.dstPort : NO_U16;
+    const iSrc = inner ? ik.src : NO_U32;
+    const iDst = inner ? ik.dst : NO_U32;
+    const innerL2Off = this.innerL2Off;
+    const innerL3Off = this.innerL3Off;
+    const innerL4Off = this.innerL4Off;
+    if (inner) {
+      // No inner keys, unless the loop below finds a tunnel: zeros first, in a loop of its own
+      // (four arrays fewer to keep at hand in the big one).
+      for (let i = 0; i < n; i++) {
+        iVer[i] = 0;
+        iProto[i] = 0;
+        iSrcPort[i] = 0;
+        iDstPort[i] = 0;
       }
-    } else if (proto === IP_ICMP && type === ETH_IPV4) {
-      if (room < 4) return 0;
-      t |= PTYPE.ICMP;
-    } else {
-      return 0;
     }
-    this.l2Off[b] = 0;
-    this.l3Off[b] = off;
-    this.l4Off[b] = l4;
-    return t;
+    for (let i = 0; i < n; i++) {
+      // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
+      const b = ids[i] | 0;
+      const base = b * bufferSize + dataOff[b];
+      const len = dataLen[b];
+      if (len < 34) {
+        this.general(i, b, base, len, ok, ik);
+        continue;
+      }
+      let t: number = L.ETHER;
+      let off = 14;
+      // Big-endian 16- and 32-bit words in one DataView read each (a load and a byte swap),
+      // never past what the checks before have shown to be in the packet.
+      let type = v.getUint16(base + 12);
+      if (type === L.ETH_VLAN) {
+        type = v.getUint16(base + 16);
+        off = 18;
+        t |= L.VLAN;
+      }
+      const p = base + off;
+      let l4: number;
+      let end: number;
+      let proto: number;
+      if (type === L.ETH_IPV4) {
+        // len >= 34: the first 20 bytes of the IPv4 header are in the packet.
+        const w0 = v.getInt32(p);
+        const total = w0 & 0xffff;
+        if (w0 >>> 24 !== 0x45 || off + 20 > len || total < 20 || off + total > len || v.getUint16(p + 6) & 0x3fff) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        t |= L.IPV4;
+        proto = x[p + 9];
+        l4 = off + 20;
+        end = off + total;
+      } else if (type === L.ETH_IPV6) {
+        const plen = v.getUint16(p + 4);
+        if (x[p] >> 4 !== 6 || off + 40 > len || plen === 0 || off + 40 + plen > len) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        t |= L.IPV6;
+        proto = x[p + 6];
+        l4 = off + 40;
+        end = off + 40 + plen;
+      } else {
+        this.general(i, b, base, len, ok, ik);
+        continue;
+      }
+      const q = base + l4;
+      const room = end - l4;
+      let ulen = 0;
+      // Source and destination port in one word (0 for ICMP).
+      let ports = 0;
+      if (proto === L.IP_TCP) {
+        // Each read only after the check that the packet holds it.
+        if (room < 20) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        const doff = (x[q + 12] >> 4) << 2;
+        if (doff < 20 || doff > room) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        t |= L.TCP;
+        ports = v.getInt32(q);
+      } else if (proto === L.IP_UDP) {
+        if (room < 8) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        ulen = v.getUint16(q + 4);
+        if (ulen < 8 || ulen > room) {
+          this.general(i, b, base, len, ok, ik);
+          continue;
+        }
+        t |= L.UDP;
+        ports = v.getInt32(q);
+      } else if (proto === L.IP_ICMP && type === L.ETH_IPV4 && room >= 4) {
+        t |= L.ICMP;
+      } else {
+        this.general(i, b, base, len, ok, ik);
+        continue;
+      }
+      l2Off[b] = 0;
+      l3Off[b] = off;
+      l4Off[b] = l4;
+      if (outer) {
+        const k = i << 2;
+        if (type === L.ETH_IPV4) {
+          oVer[i] = 4;
+          oSrc[k] = 0;
+          oSrc[k + 1] = 0;
+          oSrc[k + 2] = 0;
+          oSrc[k + 3] = v.getUint32(p + 12);
+          oDst[k] = 0;
+          oDst[k + 1] = 0;
+          oDst[k + 2] = 0;
+          oDst[k + 3] = v.getUint32(p + 16);
+        } else {
+          oVer[i] = 6;
+          oSrc[k] = v.getUint32(p + 8);
+          oSrc[k + 1] = v.getUint32(p + 12);
+          oSrc[k + 2] = v.getUint32(p + 16);
+          oSrc[k + 3] = v.getUint32(p + 20);
+          oDst[k] = v.getUint32(p + 24);
+          oDst[k + 1] = v.getUint32(p + 28);
+          oDst[k + 2] = v.getUint32(p + 32);
+          oDst[k + 3] = v.getUint32(p + 36);
+        }
+        // The flat path's protocols are the IP header's own (TCP, UDP, ICMP over IPv4).
+        oProto[i] = proto;
+        oSrcPort[i] = ports >>> 16;
+        oDstPort[i] = ports & 0xffff;
+      }
+      if (ulen !== 0) {
+        const port = ports & 0xffff;
+        if (port === L.UDP_VXLAN || port === L.UDP_GTPU) {
+          // Tunnels are common enough to skip the general path for the outer headers too, and
+          // for the common inner packet (IPv4 without options or fragmentation, then TCP or
+          // UDP, behind VXLAN's Ethernet or a GTP-U header without optional fields) to skip
+          // the tunnel parser as well; parseUdpTunnel does everything else.
+          const tend = l4 + ulen;
+          let ip = 0;
+          let tt = t;
+          if (port === L.UDP_VXLAN) {
+            const e = l4 + 16;
+            if (e + 34 <= tend && v.getUint16(base + e + 12) === L.ETH_IPV4) {
+              ip = e + 14;
+              tt = t | L.VXLAN | L.INNER_ETHER;
+            }
+          } else if (l4 + 36 <= tend && (v.getUint16(base + l4 + 8) & 0xe7ff) === 0x20ff) {
+            // GTP-U: version 1, no E, S or PN flag, a G-PDU (message type 255).
+            ip = l4 + 16;
+            tt = t | L.GTPU;
+          }
+          let il4 = 0;
+          if (ip !== 0) {
+            const r = base + ip;
+            const w0 = v.getInt32(r);
+            const itotal = w0 & 0xffff;
+            if (w0 >>> 24 === 0x45 && itotal >= 20 && ip + itotal <= tend && (v.getUint16(r + 6) & 0x3fff) === 0) {
+              const iproto = v.getUint8(r + 9);
+              const iroom = itotal - 20;
+              const s = r + 20;
+              if (iproto === L.IP_TCP) {
+                if (iroom >= 20) {
+                  const doff = (v.getUint8(s + 12) >> 4) << 2;
+                  if (doff >= 20 && doff <= iroom) {
+                    il4 = ip + 20;
+                    tt |= L.INNER_IPV4 | L.INNER_TCP;
+                  }
+                }
+              } else if (iproto === L.IP_UDP && iroom >= 8) {
+                const iulen = v.getUint16(s + 4);
+                if (iulen >= 8 && iulen <= iroom) {
+                  il4 = ip + 20;
+                  tt |= L.INNER_IPV4 | L.INNER_UDP;
+                }
+              }
+            }
+          }
+          if (il4 !== 0) {
+            if (tt & L.INNER_ETHER) innerL2Off[b] = ip - 14;
+            innerL3Off[b] = ip;
+            innerL4Off[b] = il4;
+            t = tt;
+          } else {
+            this.l4End = tend;
+            t = this.parseUdpTunnel(b, base, t) >>> 0;
+          }
+          ptype[b] = t;
+          if (t & L.MALFORMED) {
+            // A malformed packet's ptype has no layer bits: no keys, as extract() gives.
+            if (outer) {
+              oVer[i] = 0;
+              oProto[i] = 0;
+              oSrcPort[i] = 0;
+              oDstPort[i] = 0;
+            }
+          }
+          if (inner) {
+            if (t & (L.INNER_IPV4 | L.INNER_IPV6)) {
+              const k = i << 2;
+              const r = base + innerL3Off[b];
+              let ip: number;
+              let iv: number;
+              if (t & L.INNER_IPV4) {
+                iv = 4;
+                ip = x[r + 9];
+                iSrc[k] = 0;
+                iSrc[k + 1] = 0;
+                iSrc[k + 2] = 0;
+                iSrc[k + 3] = v.getUint32(r + 12);
+                iDst[k] = 0;
+                iDst[k + 1] = 0;
+                iDst[k + 2] = 0;
+                iDst[k + 3] = v.getUint32(r + 16);
+              } else {
+                iv = 6;
+                ip = x[r + 6];
+                iSrc[k] = v.getUint32(r + 8);
+                iSrc[k + 1] = v.getUint32(r + 12);
+                iSrc[k + 2] = v.getUint32(r + 16);
+                iSrc[k + 3] = v.getUint32(r + 20);
+                iDst[k] = v.getUint32(r + 24);
+                iDst[k + 1] = v.getUint32(r + 28);
+                iDst[k + 2] = v.getUint32(r + 32);
+                iDst[k + 3] = v.getUint32(r + 36);
+              }
+              iVer[i] = iv;
+              if (t & (L.INNER_TCP | L.INNER_UDP)) {
+                const s = base + innerL4Off[b];
+                iSrcPort[i] = v.getUint16(s);
+                iDstPort[i] = v.getUint16(s + 2);
+                ip = t & L.INNER_TCP ? L.IP_TCP : L.IP_UDP;
+              } else {
+                iSrcPort[i] = 0;
+                iDstPort[i] = 0;
+                if (t & L.INNER_ICMP) ip = iv === 4 ? L.IP_ICMP : L.IP_ICMPV6;
+              }
+              iProto[i] = ip;
+            } else {
+              iVer[i] = 0;
+              iProto[i] = 0;
+              iSrcPort[i] = 0;
+              iDstPort[i] = 0;
+            }
+          }
+          continue;
+        }
+      }
+      ptype[b] = t;
+    }
+    if (outer) ok.count = n;
+    if (inner) ik.count = n;
+  }
+
+  /** The general path for packet `i` of a burst (buffer `b`), and its keys. */
+  private general(i: number, b: number, base: number, len: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+    this.ptype[b] = this.parseEthernet(b, base, len) >>> 0;
+    if (ok !== null) ok.extractOne(i, b, false);
+    if (ik !== null) ik.extractOne(i, b, true);
   }
 
   private parseEthernet(b: number, base: number, len: number): number {

@@ -17,6 +17,8 @@ export class PoolViews {
   protected readonly innerL2Off: Uint16Array;
   protected readonly innerL3Off: Uint16Array;
   protected readonly innerL4Off: Uint16Array;
+  /** The pool's bytes again, for big-endian words in one read: TurboFan makes a DataView call a load and a byte swap. */
+  protected readonly view: DataView;
 
   constructor(pool: Mempool) {
     this.bytes = pool.bytes;
@@ -31,5 +33,6 @@ export class PoolViews {
     this.innerL2Off = m.innerL2Off;
     this.innerL3Off = m.innerL3Off;
     this.innerL4Off = m.innerL4Off;
+    this.view = new DataView(pool.bytes.buffer, pool.bytes.byteOffset, pool.bytes.byteLength);
   }
 }

@@ -1,7 +1,8 @@
 import { Burst, Mempool } from '@vnf-sdk/core';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BurstParser, FlowKeys } from '../src/index.js';
-import { eth, ext6, gtpu, icmp, ipv4, ipv6, tcp, udp, vxlan } from './packets.js';
+import { BurstParser, FlowKeys, PTYPE } from '../src/index.js';
+import { eth, ext6, gtpu, icmp, ipv4, ipv6, tcp, udp, vlan, vxlan } from './packets.js';
 
 const pool = Mempool.create({ count: 64, name: 'keys' });
 afterAll(() => pool.close());
@@ -48,6 +49,97 @@ describe('FlowKeys protocol', () => {
     const keys = new FlowKeys(pool, 2);
     keys.extract(burst);
     expect(keys.protocol[0]).toBe(58);
+    pool.put(burst);
+  });
+});
+
+// Keys as plain rows; addresses only where there is an address (version 0 leaves them as they were).
+function rows(keys: FlowKeys, n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    version: keys.version[i],
+    protocol: keys.protocol[i],
+    srcPort: keys.srcPort[i],
+    dstPort: keys.dstPort[i],
+    src: keys.version[i] ? Array.from(keys.src.subarray(4 * i, 4 * i + 4)) : [],
+    dst: keys.version[i] ? Array.from(keys.dst.subarray(4 * i, 4 * i + 4)) : [],
+  }));
+}
+
+describe('BurstParser.parse with keys', () => {
+  const seeds = [
+    eth(0x0800, ipv4(6, tcp(2))),
+    eth(0x0800, ipv4(17, udp(53))),
+    eth(0x0800, ipv4(1, icmp())),
+    eth(0x0800, ipv4(17, udp(53), { options: 1 })),
+    eth(0x8100, vlan(7, 0x0800, ipv4(17, udp(4789, vxlan(eth(0x0800, ipv4(6, tcp()))))))),
+    eth(0x0800, ipv4(17, udp(4789, vxlan(eth(0x86dd, ipv6(17, udp(7))))))),
+    eth(0x86dd, ipv6(6, tcp())),
+    eth(0x86dd, ipv6(17, udp(2152, gtpu(ipv4(17, udp(9)))))),
+    eth(0x0800, ipv4(17, udp(2152, gtpu(ipv6(58, icmp()), { ext: true })))),
+    eth(0x86dd, ipv6(58, icmp())),
+    eth(0x86dd, ipv6(0, ext6(17, udp(53)))),
+    eth(0x8100, vlan(7, 0x86dd, ipv6(17, udp(123)))),
+    eth(0x0806, new Array(28).fill(0)),
+  ];
+  const edit = fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean());
+  const packet = fc
+    .tuple(fc.constantFrom(...seeds), fc.array(edit, { maxLength: 3 }), fc.nat())
+    .map(([seed, edits, cut]) => {
+      const p = seed.slice();
+      for (const [at, v, step] of edits) {
+        const i = at % p.length;
+        p[i] = step ? (p[i] + (v % 5) - 2 + 256) & 0xff : v;
+      }
+      return cut % 4 === 0 ? p.slice(0, cut % (p.length + 1)) : p;
+    });
+  const parser = new BurstParser(pool);
+  const burst = new Burst(32);
+  const sep = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+  const one = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+  const meta = (n: number) =>
+    Array.from(burst.ids.subarray(0, n), (b) => {
+      const m = pool.meta;
+      return [m.ptype[b], m.l2Off[b], m.l3Off[b], m.l4Off[b], m.innerL2Off[b], m.innerL3Off[b], m.innerL4Off[b]];
+    });
+
+  it('fills the same keys as parse, then extract, in one pass (mutated packets of every common shape)', () => {
+    fc.assert(
+      fc.property(fc.array(packet, { minLength: 1, maxLength: 32 }), (packets) => {
+        pool.put(burst);
+        pool.alloc(burst, packets.length);
+        for (const [i, p] of packets.entries()) pool.write(burst.ids[i], Uint8Array.from(p));
+        const n = packets.length;
+        parser.parse(burst);
+        sep[0].extract(burst);
+        sep[1].extract(burst, true);
+        const before = meta(n);
+        // Offsets are written only for the layers found: start from other stale values.
+        for (const b of burst.ids.subarray(0, n)) pool.meta.l4Off[b] = 0xabc;
+        parser.parse(burst, one[0], one[1]);
+        const after = meta(n);
+        for (let i = 0; i < n; i++) {
+          expect(after[i][0]).toBe(before[i][0]);
+          if (!(before[i][0] & PTYPE.MALFORMED)) expect(after[i].slice(1, 3)).toEqual(before[i].slice(1, 3));
+        }
+        expect(one[0].count).toBe(n);
+        expect(one[1].count).toBe(n);
+        expect(rows(one[0], n)).toEqual(rows(sep[0], n));
+        expect(rows(one[1], n)).toEqual(rows(sep[1], n));
+      }),
+      { numRuns: 3000 },
+    );
+    pool.put(burst);
+  });
+
+  it('with keys smaller than the burst, fills what fits, as extract does', () => {
+    pool.alloc(burst, 3);
+    const packets = [eth(0x0800, ipv4(6, tcp())), eth(0x86dd, ipv6(17, udp(53))), eth(0x0800, ipv4(1, icmp()))];
+    for (const [i, p] of packets.entries()) pool.write(burst.ids[i], Uint8Array.from(p));
+    const small = new FlowKeys(pool, 2);
+    parser.parse(burst, small);
+    expect(small.count).toBe(2);
+    expect(Array.from(small.version)).toEqual([4, 6]);
+    expect(pool.meta.ptype[burst.ids[2]]).toBe(PTYPE.ETHER | PTYPE.IPV4 | PTYPE.ICMP);
     pool.put(burst);
   });
 });

@@ -1,7 +1,7 @@
 import { Burst, Mempool } from '@vnf-sdk/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BurstParser, PTYPE, Reason, reasonOf } from '../src/index.js';
+import { BurstParser, FlowKeys, PTYPE, Reason, reasonOf } from '../src/index.js';
 
 import { cat, eth, ext6, gtpu, icmp, ipv4, ipv6, tcp, u16, udp, vlan, vxlan } from './packets.js';
 
@@ -10,14 +10,14 @@ const parser = new BurstParser(pool);
 const burst = new Burst(64);
 afterAll(() => pool.close());
 
-function parse(packet: number[], garbage = 0): { t: number; b: number } {
+function parse(packet: number[], garbage = 0, keys?: FlowKeys, innerKeys?: FlowKeys): { t: number; b: number } {
   pool.put(burst);
   pool.alloc(burst, 1);
   const b = burst.ids[0];
   pool.write(b, Uint8Array.from(packet));
   // Whatever follows the packet in its buffer must never matter.
   pool.bytes.fill(garbage, pool.dataOffset(b) + packet.length, (b + 1) * pool.bufferSize);
-  parser.parse(burst);
+  parser.parse(burst, keys, innerKeys);
   return { t: pool.meta.ptype[b], b };
 }
 
@@ -146,6 +146,11 @@ describe('BurstParser: malformed packets get a reason, never an exception', () =
   }
 });
 
+const keys = [new FlowKeys(pool, 64), new FlowKeys(pool, 64)];
+// Entry 0 of both keys; addresses only where there is an address.
+const keyRow = () =>
+  keys.map((k) => [k.version[0], k.protocol[0], k.srcPort[0], k.dstPort[0], ...(k.version[0] ? [...k.src.subarray(0, 4), ...k.dst.subarray(0, 4)] : [])]);
+
 describe('BurstParser: properties', () => {
   it('never throws and never looks past the packet, on random and mutated packets', () => {
     const seeds = [
@@ -172,6 +177,12 @@ describe('BurstParser: properties', () => {
         const b = parse(packet, 0xff);
         expect(b.t).toBe(a.t);
         expect(offsets(b.b)).toEqual(oa);
+        // With the keys filled in the same pass (they read addresses and ports) too.
+        const c = parse(packet, 0x00, keys[0], keys[1]);
+        const kc = keyRow();
+        const d = parse(packet, 0xff, keys[0], keys[1]);
+        expect([c.t, d.t]).toEqual([a.t, a.t]);
+        expect(keyRow()).toEqual(kc);
       }),
       { numRuns: 3000 },
     );
