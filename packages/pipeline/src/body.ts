@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Mempool, type SharedMempool, VnfError } from '@vnf-sdk/core';
 import { handleControl, type ControlRequest } from './control.js';
 import type { CounterSchema } from './counters.js';
-import { Graph, type GraphFactory, type GraphModule, type WorkerContext } from './graph.js';
+import { Graph, type GraphFactory, type GraphModule, type GraphSpec, type WorkerContext } from './graph.js';
 import { Runner, type RunnerEvent, type RunnerOptions } from './runner.js';
 
 /** What a worker needs to build and run its part of a pipeline. */
@@ -36,6 +36,14 @@ export interface WorkerBody {
   done: Promise<void>;
 }
 
+function closeQuietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // closing after a failure: the first error is the one reported
+  }
+}
+
 export function errorInfo(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown };
   return { code: typeof e?.code === 'string' ? e.code : 'Error', message: String(e?.message ?? err) };
@@ -61,6 +69,8 @@ export async function startBody(init: WorkerInit, post: (m: WorkerMessage) => vo
   let runner: Runner;
   let module: Partial<GraphModule>;
   let ctx: WorkerContext;
+  let spec: GraphSpec | undefined;
+  let graph: Graph | undefined;
   try {
     module = await loadModule(init.graph);
     const factory = module.default as GraphFactory | undefined;
@@ -68,18 +78,15 @@ export async function startBody(init: WorkerInit, post: (m: WorkerMessage) => vo
       throw new VnfError('VNF_CONFIG', 'the graph module must export a default function (ctx) => ({ ports, stages, rx? })');
     }
     ctx = { pool, worker: init.worker, workers: init.workers, options: init.options };
-    const spec = await factory(ctx);
-    let graph: Graph;
-    try {
-      graph = new Graph(spec, pool, init.worker, init.workers);
-    } catch (err) {
-      for (const p of Object.values(spec?.ports ?? {})) p?.close?.();
-      throw err;
-    }
+    spec = await factory(ctx);
+    graph = new Graph(spec, pool, init.worker, init.workers);
     runner = new Runner(graph, new Float64Array(init.counters), init.runner, (event) =>
       post(event.type === 'schema' ? { type: 'schema', schema: event.schema } : { type: 'event', event }),
     );
   } catch (err) {
+    // Close what the factory opened and the stages that joined, then give the pool handle back.
+    if (graph) for (const s of graph.stages) closeQuietly(() => s.close?.());
+    for (const p of Object.values(spec?.ports ?? {})) closeQuietly(() => p?.close?.());
     pool.close();
     throw err;
   }
@@ -89,8 +96,11 @@ export async function startBody(init: WorkerInit, post: (m: WorkerMessage) => vo
   const done = runner
     .run(stopped, init.untilFinished)
     .finally(() => {
-      runner.close();
-      pool.close(); // this thread's cached buffers go back to the pool
+      try {
+        runner.close();
+      } finally {
+        pool.close(); // this thread's cached buffers go back to the pool
+      }
     })
     .then(() => post({ type: 'stopped', reason: stopped() ? 'stopped' : 'finished' }));
   return {

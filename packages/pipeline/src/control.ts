@@ -21,6 +21,7 @@ export async function handleControl(
   module: Partial<GraphModule>,
   ctx: WorkerContext,
 ): Promise<unknown> {
+  if (runner.closed) throw new VnfError('VNF_CLOSED', `${request.type}: the pipeline has stopped`);
   switch (request.type) {
     case 'replace': {
       if (typeof module.createStage !== 'function') {

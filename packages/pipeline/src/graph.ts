@@ -129,7 +129,14 @@ export class Graph {
       if (stage < 0) throw config(`graph.rx[${i}].to: no stage named '${String(b.to)}'`);
       return { port, queue, stage };
     });
-    for (let i = 0; i < this.stages.length; i++) this.initStage(i, this.stages[i]);
+    for (let i = 0; i < this.stages.length; i++) {
+      try {
+        this.initStage(i, this.stages[i]);
+      } catch (err) {
+        for (let k = 0; k < i; k++) this.stages[k].close?.(); // those already joined
+        throw err;
+      }
+    }
   }
 
   /** Step numbers in `meta.next`: the target of each. */

@@ -8,7 +8,7 @@ import { errorInfo, startBody, type WorkerBody, type WorkerInit, type WorkerMess
 import type { ControlRequest } from './control.js';
 import { COUNTERS_LENGTH, type CounterSchema, readStats, sumStats, type WorkerStats } from './counters.js';
 import type { GraphFactory, GraphModule } from './graph.js';
-import type { RunnerEvent, RunnerOptions } from './runner.js';
+import { checkRunnerOptions, type RunnerEvent, type RunnerOptions } from './runner.js';
 import type { CaptureOptions, TraceOptions, TraceRecord } from './trace.js';
 
 /** Options of {@link Pipeline.start}. */
@@ -54,7 +54,7 @@ interface Member {
  * while traffic flows, and a graceful stop after which every buffer is back in the pool.
  *
  * Events: 'port-failed', 'stage-error' ({ worker, ...details }), 'trace' (a TraceRecord),
- * 'capture-done'.
+ * 'capture-done', 'capture-failed' (the capture point could not write; traffic goes on).
  */
 export class Pipeline extends EventEmitter {
   readonly pool: Mempool;
@@ -64,6 +64,7 @@ export class Pipeline extends EventEmitter {
   private readonly members: Member[];
   private readonly ownsPool: boolean;
   private stopping = false;
+  private ended = false;
 
   private constructor(pool: Mempool, ownsPool: boolean, members: Member[]) {
     super();
@@ -72,6 +73,7 @@ export class Pipeline extends EventEmitter {
     this.members = members;
     this.workers = members.length;
     this.finished = Promise.all(members.map((m) => m.ended)).then(() => {
+      this.ended = true;
       const s = this.stats();
       if (this.ownsPool) this.pool.close();
       return s;
@@ -89,9 +91,15 @@ export class Pipeline extends EventEmitter {
       throw new VnfError('VNF_CONFIG', `Pipeline.start: workers must be an integer from 0 to 64, got ${String(workers)}`);
     }
     const graph = graphSource(options.graph as PipelineOptions['graph'], workers);
+    checkRunnerOptions(options.runner ?? {});
     const ownsPool = !(options.pool instanceof Mempool);
     const pool = options.pool instanceof Mempool ? options.pool : Mempool.create(options.pool);
+    // Events from workers already running while others still build are kept until the
+    // Pipeline exists, then replayed to its listeners on the next turn.
     const events = new EventEmitter();
+    const early: Array<[number, RunnerEvent]> = [];
+    const keepEarly = (worker: number, e: RunnerEvent) => early.push([worker, e]);
+    events.on('event', keepEarly);
     const members: Member[] = [];
     try {
       const count = Math.max(1, workers);
@@ -122,10 +130,13 @@ export class Pipeline extends EventEmitter {
       throw err;
     }
     const p = new Pipeline(pool, ownsPool, members);
-    events.on('event', (worker: number, e: RunnerEvent) => {
+    const forward = (worker: number, e: RunnerEvent) => {
       if (e.type === 'trace') p.emit('trace', e.record);
-      else if (e.type !== 'trace-done') p.emit(e.type, { worker, ...e });
-    });
+      else if (e.type !== 'trace-done' && e.type !== 'schema') p.emit(e.type, { worker, ...e });
+    };
+    events.off('event', keepEarly);
+    events.on('event', forward);
+    if (early.length > 0) setImmediate(() => early.forEach(([w, e]) => forward(w, e)));
     return p;
   }
 
@@ -173,6 +184,7 @@ export class Pipeline extends EventEmitter {
    * for the others).
    */
   async capture(options: CaptureOptions): Promise<void> {
+    if (this.stopping || this.ended) throw new VnfError('VNF_CLOSED', 'capture: the pipeline has stopped');
     await Promise.all(
       this.members.map((m, w) => m.request({ type: 'capture', options: { ...options, path: workerPath(options.path, w) } })),
     );
@@ -195,6 +207,7 @@ export class Pipeline extends EventEmitter {
   }
 
   private all(req: ControlRequest): Promise<unknown[]> {
+    if (this.stopping || this.ended) return Promise.reject(new VnfError('VNF_CLOSED', `${req.type}: the pipeline has stopped`));
     return Promise.all(this.members.map((m) => m.request(req)));
   }
 }
@@ -268,6 +281,7 @@ async function startMember(inThread: boolean, init: WorkerInit, events: EventEmi
   }
   const worker = new Worker(workerEntry());
   let nextId = 1;
+  let exited = false;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let ready!: () => void;
   let fail!: (e: unknown) => void;
@@ -294,6 +308,7 @@ async function startMember(inThread: boolean, init: WorkerInit, events: EventEmi
     });
     worker.on('error', (err) => fail(err));
     worker.on('exit', () => {
+      exited = true;
       fail(new VnfError('VNF_CONFIG', `pipeline worker ${init.worker} exited before it was ready`));
       for (const p of pending.values()) p.reject(new VnfError('VNF_CLOSED', `pipeline worker ${init.worker} has stopped`));
       pending.clear();
@@ -309,6 +324,7 @@ async function startMember(inThread: boolean, init: WorkerInit, events: EventEmi
       return schema;
     },
     request(req) {
+      if (exited) return Promise.reject(new VnfError('VNF_CLOSED', `${req.type}: pipeline worker ${init.worker} has stopped`));
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });

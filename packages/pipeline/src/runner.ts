@@ -52,8 +52,29 @@ export type RunnerEvent =
   | { type: 'trace'; record: TraceRecord }
   | { type: 'trace-done' }
   | { type: 'capture-done'; stage: string; path: string; written: number }
+  | { type: 'capture-failed'; stage: string; path: string; code: string; message: string }
   /** Steps were added (a stage named a new drop reason while running): counter names changed. */
   | { type: 'schema'; schema: CounterSchema };
+
+/** Checks the loop's options (before any worker starts); throws VNF_CONFIG naming the field. */
+export function checkRunnerOptions(options: RunnerOptions = {}): { burstSize: number; polls: number; waitMs: number; yieldMs: number } {
+  if (options === null || typeof options !== 'object') throw new VnfError('VNF_CONFIG', 'runner options must be an object');
+  const burstSize = options.burstSize ?? 32;
+  if (!Number.isInteger(burstSize) || burstSize < 1 || burstSize > MAX_BURST) {
+    throw new VnfError('VNF_CONFIG', `runner.burstSize must be an integer from 1 to ${MAX_BURST}, got ${String(burstSize)}`);
+  }
+  const polls = options.idle?.polls ?? 256;
+  const waitMs = options.idle?.waitMs ?? 1;
+  if (!Number.isInteger(polls) || polls < 0) throw new VnfError('VNF_CONFIG', `runner.idle.polls must be a non-negative integer, got ${String(polls)}`);
+  if (typeof waitMs !== 'number' || !(waitMs > 0 && waitMs <= 1000)) {
+    throw new VnfError('VNF_CONFIG', `runner.idle.waitMs must be a number above 0 and at most 1000, got ${String(waitMs)}`);
+  }
+  const yieldMs = options.yieldMs ?? 1;
+  if (typeof yieldMs !== 'number' || !(yieldMs > 0 && yieldMs <= 1000)) {
+    throw new VnfError('VNF_CONFIG', `runner.yieldMs must be a number above 0 and at most 1000, got ${String(yieldMs)}`);
+  }
+  return { burstSize, polls, waitMs, yieldMs };
+}
 
 const MAX_DEPTH = 16;
 const MAX_BURST = 256;
@@ -63,6 +84,8 @@ interface Level {
   bursts: Array<Burst | undefined>;
   touched: Int32Array;
   n: number;
+  /** For handing a long burst on in chunks. */
+  chunk?: Burst;
 }
 
 /**
@@ -108,20 +131,7 @@ export class Runner {
     options: RunnerOptions = {},
     private readonly onEvent: (e: RunnerEvent) => void = () => {},
   ) {
-    const burstSize = options.burstSize ?? 32;
-    if (!Number.isInteger(burstSize) || burstSize < 1 || burstSize > MAX_BURST) {
-      throw new VnfError('VNF_CONFIG', `burstSize must be an integer from 1 to ${MAX_BURST}, got ${String(burstSize)}`);
-    }
-    const polls = options.idle?.polls ?? 256;
-    const waitMs = options.idle?.waitMs ?? 1;
-    if (!Number.isInteger(polls) || polls < 0) throw new VnfError('VNF_CONFIG', `idle.polls must be a non-negative integer, got ${String(polls)}`);
-    if (typeof waitMs !== 'number' || !(waitMs > 0 && waitMs <= 1000)) {
-      throw new VnfError('VNF_CONFIG', `idle.waitMs must be a number above 0 and at most 1000, got ${String(waitMs)}`);
-    }
-    const yieldMs = options.yieldMs ?? 1;
-    if (typeof yieldMs !== 'number' || !(yieldMs > 0 && yieldMs <= 1000)) {
-      throw new VnfError('VNF_CONFIG', `yieldMs must be a number above 0 and at most 1000, got ${String(yieldMs)}`);
-    }
+    const { burstSize, polls, waitMs, yieldMs } = checkRunnerOptions(options);
     this.idlePolls = polls;
     this.idleWaitMs = waitMs;
     this.yieldMs = yieldMs;
@@ -232,6 +242,10 @@ export class Runner {
 
   /** Replaces the stage of the same name, between two bursts. Its counters carry on. */
   replaceStage(stage: Stage): void {
+    if (this.closed) {
+      stage?.close?.();
+      throw new VnfError('VNF_CLOSED', `replaceStage('${String(stage?.name)}'): the pipeline has stopped`);
+    }
     const i = this.graph.stageNames.indexOf(stage?.name);
     if (i < 0) throw new VnfError('VNF_CONFIG', `replaceStage: no stage named '${String(stage?.name)}'`);
     const old = this.graph.stages[i];
@@ -270,18 +284,44 @@ export class Runner {
     const i = this.graph.stageNames.indexOf(stage);
     const cp = this.captures[i];
     if (!cp) return 0;
-    cp.writer.close();
     this.captures[i] = undefined;
+    try {
+      cp.writer.close();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      this.onEvent({ type: 'capture-failed', stage, path: cp.options.path, code: e?.code ?? 'VNF_IO', message: String(e?.message ?? err) });
+    }
     return cp.written;
   }
 
-  /** Closes stages, capture points and ports: after it, every buffer is back in the pool. */
+  /** True once {@link Runner.close} ran: control requests are refused. */
+  closed = false;
+
+  /**
+   * Closes capture points, stages and ports: after it, every buffer is back in the pool.
+   * Each is closed even if another one throws; the first error is rethrown at the end.
+   */
   close(): void {
-    for (const name of this.graph.stageNames) this.stopCapture(name);
-    for (const s of this.graph.stages) s.close?.();
-    for (const b of this.rxBursts) if (b.count > 0) this.graph.pool.put(b);
-    for (const p of this.graph.ports) p.close();
-    this.publish(true);
+    if (this.closed) return;
+    this.closed = true;
+    let first: unknown = null;
+    const attempt = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        first ??= err;
+      }
+    };
+    for (const name of this.graph.stageNames) attempt(() => this.stopCapture(name));
+    for (const s of this.graph.stages) attempt(() => s.close?.());
+    // A loop aborted by an exception may have left buffers in its bursts.
+    const pool = this.graph.pool;
+    for (const b of [...this.rxBursts, this.work, ...this.levels.flatMap((l) => [...l.bursts, l.chunk])]) {
+      if (b !== undefined && b.count > 0) attempt(() => pool.put(b));
+    }
+    for (const p of this.graph.ports) attempt(() => p.close());
+    attempt(() => this.publish(true));
+    if (first !== null) throw first;
   }
 
   /** Copies the ports' counters into the shared counters (kernel-side ones every 100 ms). */
@@ -342,7 +382,10 @@ export class Runner {
       this.stageError(si, burst, err);
       return;
     }
-    if (snapshot !== null) this.traceAfter(si, snapshot);
+    if (snapshot !== null) {
+      if (this.graph.steps.length !== this.stepCount) this.syncSteps();
+      this.traceAfter(si, snapshot);
+    }
     this.split(burst, depth);
   }
 
@@ -403,29 +446,52 @@ export class Runner {
         return;
       }
       c[STEP_BASE + step] += burst.count;
-      this.dispatch(this.stepTarget[step], burst, depth + 1);
+      if (burst.count <= MAX_BURST) {
+        this.dispatch(this.stepTarget[step], burst, depth + 1);
+      } else {
+        // Replies appended upstream can make a burst longer than MAX_BURST: hand it on in
+        // chunks, so every stage gets at least as much room as it has packets.
+        this.levels[depth] ??= { bursts: [], touched: new Int32Array(MAX_STEPS), n: 0 };
+        const level = this.levels[depth];
+        level.chunk ??= new Burst(MAX_BURST * 2);
+        const chunk = level.chunk;
+        for (let at = 0; at < burst.count; at += MAX_BURST) {
+          const end = Math.min(at + MAX_BURST, burst.count);
+          chunk.ids.set(burst.ids.subarray(at, end));
+          chunk.count = end - at;
+          this.dispatch(this.stepTarget[step], chunk, depth + 1);
+          chunk.count = 0;
+        }
+      }
       burst.count = 0;
       return;
     }
-    c[STEP_BASE + step] += burst.count;
-    if (this.inFlight.size > 0) this.endTrace(step, burst);
     if (kind === StepKind.Drop) {
+      c[STEP_BASE + step] += burst.count;
+      if (this.inFlight.size > 0) this.endTrace(step, burst);
       this.graph.pool.put(burst);
       return;
     }
     const pi = this.stepTarget[step];
-    if (this.portFailed[pi]) {
-      c[STEP_BASE + this.portFailedStep[pi]] += burst.count;
-      this.graph.pool.put(burst);
-      return;
+    const n = burst.count;
+    const traced = this.inFlight.size > 0 ? this.tracedIn(burst) : null;
+    if (!this.portFailed[pi]) {
+      try {
+        this.graph.ports[pi].txBurst(burst, 0);
+      } catch (err) {
+        this.failPort(pi, err);
+      }
     }
-    try {
-      this.graph.ports[pi].txBurst(burst, 0);
-    } catch (err) {
-      this.failPort(pi, err);
+    // What the port did not take (a full ring, a failed port) is a counted drop.
+    const left = burst.count;
+    const dropStep = this.portFailed[pi] ? this.portFailedStep[pi] : this.txFull[pi];
+    c[STEP_BASE + step] += n - left;
+    if (traced !== null) {
+      const unsent = new Set(burst.ids.subarray(0, left));
+      for (const b of traced) this.endTraceOf(b, unsent.has(b) ? dropStep : step);
     }
-    if (burst.count > 0) {
-      c[STEP_BASE + (this.portFailed[pi] ? this.portFailedStep[pi] : this.txFull[pi])] += burst.count;
+    if (left > 0) {
+      c[STEP_BASE + dropStep] += left;
       this.graph.pool.put(burst);
     }
   }
@@ -505,30 +571,56 @@ export class Runner {
   }
 
   private endTrace(step: number, burst: Burst): void {
-    const slot = this.traceSlot;
-    if (slot === null || this.inFlight.size === 0) return;
+    if (this.traceSlot === null || this.inFlight.size === 0) return;
+    for (let i = 0; i < burst.count; i++) this.endTraceOf(burst.ids[i], step);
+  }
+
+  /** Buffers of the burst that are being traced (call only while a trace is in flight). */
+  private tracedIn(burst: Burst): number[] | null {
+    const slot = this.traceSlot as Int32Array;
+    let out: number[] | null = null;
     for (let i = 0; i < burst.count; i++) {
-      const b = burst.ids[i];
-      const id = slot[b];
-      if (id < 0) continue;
-      slot[b] = -1;
-      const record = this.inFlight.get(id);
-      if (!record) continue;
-      this.inFlight.delete(id);
-      record.result = this.graph.steps[step]?.name ?? 'bad-next';
-      this.onEvent({ type: 'trace', record });
+      if (slot[burst.ids[i]] < 0) continue;
+      out ??= [];
+      out.push(burst.ids[i]);
     }
+    return out;
+  }
+
+  private endTraceOf(b: number, step: number): void {
+    const slot = this.traceSlot as Int32Array;
+    const id = slot[b];
+    if (id < 0) return;
+    slot[b] = -1;
+    const record = this.inFlight.get(id);
+    if (!record) return;
+    this.inFlight.delete(id);
+    record.result = this.graph.steps[step]?.name ?? 'bad-next';
+    this.onEvent({ type: 'trace', record });
   }
 
   private capture(si: number, burst: Burst): void {
     const cp = this.captures[si] as CapturePoint;
     const pool = this.graph.pool;
     const ts = BigInt(Date.now()) * 1_000_000n;
-    for (let i = 0; i < burst.count && !cp.full; i++) {
-      const b = burst.ids[i];
-      const at = b * pool.bufferSize + pool.meta.dataOff[b];
-      cp.writer.write(pool.bytes.subarray(at, at + pool.meta.dataLen[b]), ts);
-      cp.written++;
+    try {
+      for (let i = 0; i < burst.count && !cp.full; i++) {
+        const b = burst.ids[i];
+        const at = b * pool.bufferSize + pool.meta.dataOff[b];
+        cp.writer.write(pool.bytes.subarray(at, at + pool.meta.dataLen[b]), ts);
+        cp.written++;
+      }
+    } catch (err) {
+      // A capture that cannot write (disk full) stops; the traffic does not.
+      this.captures[si] = undefined;
+      try {
+        cp.writer.close();
+      } catch {
+        // the same error again
+      }
+      const e = err as { code?: string; message?: string };
+      this.onEvent({ type: 'capture-failed', stage: this.graph.stageNames[si], path: cp.options.path, code: e?.code ?? 'VNF_IO', message: String(e?.message ?? err) });
+      return;
     }
     if (cp.full) {
       const written = this.stopCapture(this.graph.stageNames[si]);

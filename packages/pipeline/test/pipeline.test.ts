@@ -141,6 +141,88 @@ describe('Pipeline in this thread', () => {
   });
 });
 
+describe('Pipeline failure paths', () => {
+  it('a capture point that cannot write stops alone; traffic and the pool are fine', async () => {
+    const pool = Mempool.create(poolOptions);
+    const p = await Pipeline.start({ graph: GRAPH, workers: 0, pool, options: { rate: 50_000 } });
+    const failed: unknown[] = [];
+    p.on('capture-failed', (e) => failed.push(e));
+    await p.capture({ stage: 'ttl', path: '/dev/full' });
+    for (let i = 0; i < 200 && failed.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(failed[0]).toMatchObject({ stage: 'ttl', path: '/dev/full', code: 'VNF_IO' });
+    const before = p.stats().total.ports.a.txPackets;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.stats().total.ports.a.txPackets).toBeGreaterThan(before);
+    await p.stop();
+    expect(pool.stats().inUse).toBe(0);
+    pool.close();
+  });
+
+  it('refuses control requests once stopped, in this thread and on workers', async () => {
+    for (const workers of [0, 1]) {
+      const pool = Mempool.create(poolOptions);
+      const p = await Pipeline.start({ graph: GRAPH, workers, pool, options: { rate: 1000 } });
+      await p.stop();
+      await expect(p.replaceStage('split', {})).rejects.toMatchObject({ code: 'VNF_CLOSED' });
+      await expect(p.capture({ stage: 'ttl', path: join(dir, 'never.pcap') })).rejects.toMatchObject({ code: 'VNF_CLOSED' });
+      expect(pool.stats().inUse).toBe(0);
+      pool.close();
+    }
+  });
+
+  it('rejects bad loop options before building anything', async () => {
+    const pool = Mempool.create(poolOptions);
+    let built = false;
+    const graph = () => {
+      built = true;
+      return { ports: {}, stages: [] };
+    };
+    await expect(Pipeline.start({ workers: 0, pool, graph, runner: { burstSize: 1000 } })).rejects.toMatchObject({
+      code: 'VNF_CONFIG',
+      message: expect.stringContaining('runner.burstSize must be an integer from 1 to 256, got 1000'),
+    });
+    expect(built).toBe(false);
+    pool.close();
+  });
+
+  it('hands a stage at most 256 packets, so each has room to append replies', async () => {
+    const pool = Mempool.create(poolOptions);
+    const seen: Array<[number, number]> = [];
+    // Three stages in a row, each appending one reply per packet (a ping answered, say).
+    const doubler = (name: string, next: string): Stage => {
+      let to = 0;
+      return {
+        name,
+        init(ctx) {
+          to = next === 'out' ? ctx.port('out') : ctx.stage(next);
+        },
+        process(burst) {
+          seen.push([burst.count, burst.capacity - burst.count]);
+          const n = burst.count;
+          pool.alloc(burst, n);
+          for (let i = 0; i < burst.count; i++) pool.meta.next[burst.ids[i]] = to;
+        },
+      };
+    };
+    const p = await Pipeline.start({
+      workers: 0,
+      pool,
+      untilFinished: true,
+      runner: { burstSize: 256 },
+      graph: (ctx) => ({
+        ports: { gen: new GeneratorPort(ctx.pool, { count: 256 }), out: new NullPort(ctx.pool, { id: 1, name: 'out' }) },
+        stages: [doubler('s1', 's2'), doubler('s2', 's3'), doubler('s3', 'out')],
+        rx: [{ port: 'gen' }],
+      }),
+    });
+    const stats = await p.finished;
+    expect(stats.total.ports.out.txPackets).toBe(256 * 8);
+    for (const [count, room] of seen) expect(room).toBeGreaterThanOrEqual(count);
+    expect(pool.stats().inUse).toBe(0);
+    pool.close();
+  });
+});
+
 describe('Pipeline on worker threads', () => {
   for (const workers of [1, 2]) {
     it(`${workers} worker(s): live counters, stage replacement with no loss, graceful stop with a full pool`, async () => {

@@ -78,6 +78,9 @@ export class GeneratorPort extends JsPort {
     });
     this.rate = checkNumber(options.rate ?? 0, 0, 1e9, `${where}: rate`);
     this.limit = options.count === undefined ? Number.POSITIVE_INFINITY : checkNumber(options.count, 0, 2 ** 53, `${where}: count`);
+    if (!Number.isInteger(this.limit) && this.limit !== Number.POSITIVE_INFINITY) {
+      throw new VnfError('VNF_INVALID_ARGUMENT', `${where}: count must be an integer, got ${this.limit}`);
+    }
     // Frames padded to whole words, copied word by word into word-aligned buffer data.
     this.words = this.frames.map((f) => {
       const w = new Uint32Array(Math.ceil(f.length / 4));
@@ -98,7 +101,9 @@ export class GeneratorPort extends JsPort {
     if (want <= 0) return 0;
     const start = burst.count;
     if (this.pool.alloc(burst, want) === 0) {
-      this.counters[PortCounter.rxDrops] += want; // the pool is empty: what a NIC would drop
+      // No free buffers: like a NIC without descriptors, these packets are lost (and counted).
+      this.counters[PortCounter.rxDrops] += want;
+      this.sent += want;
       return 0;
     }
     const ids = burst.ids;

@@ -46,6 +46,8 @@ export class PcapPort extends JsPort {
   private firstNs = -1n;
   private startNs = 0n;
   private done = false;
+  /** Whether the current round of the file gave a packet: a file with none must not loop for ever. */
+  private usableThisRound = false;
   private readonly epochOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
   constructor(pool: Mempool, options: PcapPortOptions) {
@@ -97,10 +99,10 @@ export class PcapPort extends JsPort {
     if (this.done) return 0;
     const start = burst.count;
     const meta = this.pool.meta;
-    // Before the first packet the clock has not started: it is due at once.
-    const nowNs = this.timing === 'capture' && this.startNs !== 0n ? Number(process.hrtime.bigint() - this.startNs) : 0;
     while (burst.count < burst.capacity) {
       if (this.pending >= 0) {
+        // Before the first packet of a round the clock has not started: it is due at once.
+        const nowNs = this.startNs !== 0n ? Number(process.hrtime.bigint() - this.startNs) : 0;
         if (this.pendingDueNs > nowNs) break;
         burst.ids[burst.count++] = this.pending;
         this.pending = -1;
@@ -113,6 +115,7 @@ export class PcapPort extends JsPort {
         this.counters[PortCounter.rxErrors]++;
         continue;
       }
+      this.usableThisRound = true;
       const b = this.takeBuffer();
       if (b < 0) {
         this.counters[PortCounter.rxDrops]++;
@@ -185,7 +188,9 @@ export class PcapPort extends JsPort {
       const p = this.reader?.next() ?? null;
       if (p !== null) return p;
       this.loopsLeft--;
-      if (this.loopsLeft <= 0 || !this.rxPath) {
+      const useless = !this.usableThisRound;
+      this.usableThisRound = false;
+      if (this.loopsLeft <= 0 || !this.rxPath || useless) {
         this.reader?.close();
         this.reader = null;
         this.done = true;
@@ -195,6 +200,7 @@ export class PcapPort extends JsPort {
       this.reader?.close();
       this.reader = CaptureReader.open(this.rxPath);
       this.firstNs = -1n;
+      this.startNs = 0n;
     }
   }
 

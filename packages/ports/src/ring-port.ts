@@ -1,4 +1,4 @@
-import { type Burst, type Mempool, PortCounter, Ring, type SharedRing, VnfError } from '@vnf-sdk/core';
+import { Burst, type Mempool, PortCounter, Ring, type SharedRing, VnfError } from '@vnf-sdk/core';
 import { checkPortId, JsPort } from './port.js';
 
 /** Options of {@link RingPort}. */
@@ -49,9 +49,10 @@ export class RingPort extends JsPort {
   static pair(pool: Mempool, size = 1024, names: [string, string] = ['ring-a', 'ring-b']): [RingPort, RingPort] {
     const ab = Ring.create({ name: `${names[0]}->${names[1]}`, size });
     const ba = Ring.create({ name: `${names[1]}->${names[0]}`, size });
+    // Each end holds its own handles, so closing one end leaves the other's rings open.
     return [
       new RingPort(pool, { name: names[0], rx: ba, tx: ab }),
-      new RingPort(pool, { name: names[1], rx: ab, tx: ba }),
+      new RingPort(pool, { name: names[1], rx: Ring.attach(ab.share()), tx: Ring.attach(ba.share()) }),
     ];
   }
 
@@ -107,7 +108,12 @@ export class RingPort extends JsPort {
     return n;
   }
 
+  /** Frees what is still queued towards this end (nobody will receive it), then closes. */
   override close(): void {
+    if (this.rxRing) {
+      const drain = new Burst(256);
+      while (this.rxRing.dequeueBurst(drain) > 0) this.pool.put(drain);
+    }
     this.rxRing?.close();
     this.txRing?.close();
   }

@@ -63,6 +63,15 @@ describe('RingPort', () => {
     b.close();
   });
 
+  it('frees what is still queued towards an end when it closes', () => {
+    const [a, b] = RingPort.pair(pool, 16);
+    const burst = new Burst(32);
+    pool.alloc(burst, 8);
+    a.txBurst(burst);
+    b.close(); // 8 buffers were waiting for b
+    a.close();
+  });
+
   it('rejects an end with no ring', () => {
     expectVnfError(() => new RingPort(pool, {}), 'VNF_INVALID_ARGUMENT', 'give an rx ring');
   });
@@ -128,6 +137,7 @@ describe('GeneratorPort', () => {
     expectVnfError(() => new GeneratorPort(pool, { dstMac: 'zz' }), 'VNF_INVALID_ARGUMENT', 'dstMac');
     expectVnfError(() => new GeneratorPort(pool, { frames: [new Uint8Array(4000)] }), 'VNF_INVALID_ARGUMENT', 'frame 0');
     expectVnfError(() => new GeneratorPort(pool, { id: 70000 }), 'VNF_INVALID_ARGUMENT', 'id');
+    expectVnfError(() => new GeneratorPort(pool, { count: 2.5 }), 'VNF_INVALID_ARGUMENT', 'count must be an integer');
   });
 });
 
@@ -199,6 +209,37 @@ describe('PcapPort', () => {
     expect(times[0]).toBeLessThan(30);
     expect(times[1]).toBeGreaterThanOrEqual(59);
     expect(times[2]).toBeGreaterThanOrEqual(119);
+    port.close();
+  });
+
+  it('ends a file with no usable packet even when told to loop for ever', () => {
+    const empty = writeCapture('empty.pcap', []);
+    const big = writeCapture('all-big.pcap', [new Uint8Array(3000)]);
+    for (const rxPath of [empty, big]) {
+      const port = new PcapPort(pool, { rxPath, loop: Number.POSITIVE_INFINITY });
+      const burst = new Burst(32);
+      expect(port.rxBurst(burst)).toBe(0);
+      expect(port.finished()).toBe(true);
+      port.close();
+    }
+  });
+
+  it('keeps the capture timing across loops', async () => {
+    const rxPath = writeCapture('timed-loop.pcap', [frame(1), frame(2)], 40_000_000n);
+    const port = new PcapPort(pool, { rxPath, timing: 'capture', loop: 2 });
+    const burst = new Burst(32);
+    const t0 = performance.now();
+    const times: number[] = [];
+    while (!port.finished()) {
+      const n = port.rxBurst(burst);
+      for (let i = 0; i < n; i++) times.push(performance.now() - t0);
+      pool.put(burst);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(times.length).toBe(4);
+    // Each round: its first packet at once, the second 40 ms later.
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(39);
+    expect(times[3] - times[2]).toBeGreaterThanOrEqual(39);
     port.close();
   });
 
