@@ -136,7 +136,11 @@ export class Pipeline extends EventEmitter {
     };
     events.off('event', keepEarly);
     events.on('event', forward);
-    if (early.length > 0) setImmediate(() => early.forEach(([w, e]) => forward(w, e)));
+    if (early.length > 0) {
+      setImmediate(() => {
+        for (const [w, e] of early) forward(w, e);
+      });
+    }
     return p;
   }
 
