@@ -29,6 +29,16 @@ enum PortCounter : uint32_t {
   kPortCounterCount,
 };
 
+// The pool's layout as every driver's per-packet loop needs it, looked up once per port.
+struct BufferLayout {
+  uint8_t* base;       // buffer i starts at base + i * buf_size
+  uint32_t buf_size;
+  uint32_t headroom;   // where a received frame's data starts in a fresh buffer
+  uint16_t* data_off;  // metadata arrays, indexed by buffer
+  uint16_t* data_len;
+  uint16_t* port;
+};
+
 class Port {
  public:
   // port_id is written into each received buffer's `port` metadata.
@@ -37,7 +47,13 @@ class Port {
         name_(std::move(name)),
         queues_(queues),
         port_id_(port_id),
-        counters_(new double[size_t(queues) * kPortCounterCount]()) {}
+        counters_(new double[size_t(queues) * kPortCounterCount]()),
+        buf_{pool_->base(),
+             pool_->config().buf_size,
+             pool_->config().headroom,
+             static_cast<uint16_t*>(pool_->meta(kMetaDataOff)),
+             static_cast<uint16_t*>(pool_->meta(kMetaDataLen)),
+             static_cast<uint16_t*>(pool_->meta(kMetaPort))} {}
   virtual ~Port() = default;
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
@@ -82,6 +98,7 @@ class Port {
   uint32_t queues_;
   uint16_t port_id_;
   std::shared_ptr<double[]> counters_;
+  const BufferLayout buf_;
   std::string error_;
 };
 

@@ -80,13 +80,8 @@ int32_t TapPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t n) {
   TapQueue& Q = q_[q];
   if (Q.fd < 0) return Fail(kErrClosed, "port is closed");
   double* c = counters(q);
-  uint8_t* base = pool_->base();
-  const uint32_t buf_size = pool_->config().buf_size;
-  const uint32_t headroom = pool_->config().headroom;
+  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
   const uint32_t room = buf_size - headroom;
-  auto* data_off = static_cast<uint16_t*>(pool_->meta(kMetaDataOff));
-  auto* data_len = static_cast<uint16_t*>(pool_->meta(kMetaDataLen));
-  auto* port = static_cast<uint16_t*>(pool_->meta(kMetaPort));
   uint32_t got = 0;
   while (got < n) {
     if (Q.stash_len == 0) {
@@ -131,10 +126,7 @@ int32_t TapPort::Tx(uint32_t q, PoolCache* cache, const uint32_t* ids, uint32_t 
   TapQueue& Q = q_[q];
   if (Q.fd < 0) return Fail(kErrClosed, "port is closed");
   double* c = counters(q);
-  const uint8_t* base = pool_->base();
-  const uint32_t buf_size = pool_->config().buf_size;
-  const auto* data_off = static_cast<const uint16_t*>(pool_->meta(kMetaDataOff));
-  const auto* data_len = static_cast<const uint16_t*>(pool_->meta(kMetaDataLen));
+  const auto [base, buf_size, headroom_unused, data_off, data_len, port_unused] = buf_;
   const auto* chain = static_cast<const uint32_t*>(pool_->meta(kMetaChain));
   uint32_t taken = 0;
   while (taken < n) {

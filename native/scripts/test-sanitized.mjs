@@ -1,12 +1,13 @@
-// Runs the ports test suites again against the addon built with AddressSanitizer and
-// UBSan (native/build-asan), so memory errors in the binding fail the tests, not production.
+// Runs the calling package's test suites (its directory is the working directory, as npm
+// scripts run) again against the addon built with AddressSanitizer and UBSan
+// (native/build-asan), so memory errors in the binding fail the tests, not production.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const addon = join(pkg, '..', '..', 'native', 'build-asan', 'build', 'Release', 'vnf_core.node');
+const pkg = process.cwd();
+const addon = join(dirname(fileURLToPath(import.meta.url)), '..', 'build-asan', 'build', 'Release', 'vnf_core.node');
 if (!existsSync(addon)) {
   console.error(`test-sanitized: ${addon} is missing; run: npm run build:asan -w @vnf-sdk/native`);
   process.exit(1);
