@@ -6,6 +6,9 @@
 //     does): the machine's limit for a plain parser;
 //   - tooling/bench/gopacket/main.go: Go gopacket's zero-allocation DecodingLayerParser, with the
 //     default layer container and with DecodingLayerSparse, extracting the same tuples.
+// parse_bench also prints `keys-digest`, a digest of the outer and inner keys it stored (the FlowKeys
+// arrays, burst after burst), which the protocols suite compares with the JS parser's
+// (protocols-js.mjs keyRecords); cppKeyRecords() gets the records themselves (--keys-dump).
 // Both print JSON lines; each process reports the median of 5 repetitions of ~0.2 s per figure,
 // and we report the median over `runs` processes, the C++ and Go processes taking turns so a burst
 // of machine noise hits both. Both programs print a digest of the tuples they extracted
@@ -15,14 +18,15 @@
 //   const peers = await runParsePeers({ runs: 5 })
 //   CLI: node tooling/bench/parse-peers.mjs [runs] [--shuffled]   // prints the JSON result
 //
-// Result: { cpp: { mpps, bestMpps, [shuffledMpps], runs, histogram, tupleDigest, commands },
+// Result: { cpp: { mpps, bestMpps, [shuffledMpps], runs, histogram, tupleDigest, keysDigests, commands },
 //           gopacket: { mpps, sparseMpps, runs, sparseRuns, tupleDigest, commands }
 //                     | { available: false, reason },
 //           tuplesMatch, pcap, commands }
 // or { available: false, reason, commands } when the capture is missing or the C++ side fails.
 // Node built-ins only; every child process has a timeout.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,6 +122,7 @@ function histogram(stderr) {
 }
 
 const digest = (stderr) => stderr.match(/tuple-digest=([0-9a-f]{16})/)?.[1] ?? null;
+const keysDigest = (stderr) => stderr.match(/keys-digest=([0-9a-f]{16})/)?.[1] ?? null;
 
 async function buildCpp(commands) {
   check(
@@ -144,7 +149,38 @@ async function cppOnce(commands, shuffled) {
     mpps: f['parse-mix-cpp'],
     bestMpps: f['parse-mix-cpp-best'],
     shuffledMpps: f['parse-mix-cpp-shuffled'],
-    histogram: histogram(r.stderr), tupleDigest: digest(r.stderr) };
+    histogram: histogram(r.stderr),
+    tupleDigest: digest(r.stderr),
+    keysDigest: keysDigest(r.stderr),
+  };
+}
+
+/**
+ * Builds parse_bench and has it write the outer and inner keys it stores for every packet of
+ * `pcap` (default mix.pcap), burst after burst, as records (see protocols-js.mjs keyRecords):
+ * { records: Buffer, keysDigest, commands }, or { available: false, reason, commands }.
+ */
+export async function cppKeyRecords(pcap = PCAP) {
+  const commands = [];
+  const dir = mkdtempSync(join(tmpdir(), 'parse-keys-'));
+  try {
+    await buildCpp(commands);
+    const file = join(dir, 'keys.bin');
+    const args = ['--keys-dump', file, pcap];
+    const r = check(
+      await run(commands, CPP_BIN, args, {
+        timeoutMs: RUN_TIMEOUT_MS,
+        shown: `native/build-bench/parse_bench ${args.map(quote).join(' ')}`,
+      }),
+      'parse_bench --keys-dump',
+    );
+    return { records: readFileSync(file), keysDigest: keysDigest(r.stderr), commands };
+  } catch (e) {
+    if (!(e instanceof PeerError)) throw e;
+    return { available: false, reason: e.message, commands };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // Builds the Go benchmark, or returns the reason it cannot be built here.
@@ -219,6 +255,7 @@ export async function runParsePeers({ runs = 5, shuffled = false } = {}) {
       ...(shuffled ? { shuffledMpps: median(cppRuns.map((r) => r.shuffledMpps)) } : {}),
       histogram: cppRuns[0].histogram,
       tupleDigest: cppRuns[0].tupleDigest,
+      keysDigests: [...new Set(cppRuns.map((r) => r.keysDigest))],
       commands: [...new Set(cppCommands)],
     };
     if (gopacket.available) {

@@ -89,3 +89,87 @@ export function measureParse({ pool, bursts, packets }, { seconds = 0.5, orders 
   }
   return { mpps: (passes * packets) / ns * 1e3, checksum: acc };
 }
+
+/** Bytes per packet and level in keyRecords (and in parse_bench --keys-dump). */
+export const KEY_RECORD = 38;
+
+/**
+ * The self-check of the C++ peer: the outer and inner keys that parser.parse(burst, outer,
+ * inner) stores for every packet of the capture, in capture order, one burst after another
+ * (the C++ peer prints the digest of the same records as keys-digest and writes them with
+ * --keys-dump). Per packet, outer then inner, KEY_RECORD bytes each: version, protocol,
+ * srcPort and dstPort (big-endian), the four src words then the four dst words (each
+ * big-endian). The addresses of a version-0 entry count as zero: FlowKeys leaves them as they
+ * were. Returns the records and each packet's ptype (for the report of a mismatch).
+ */
+export function keyRecords({ pool, bursts, packets }) {
+  const parser = new BurstParser(pool);
+  const outer = new FlowKeys(pool, 32);
+  const inner = new FlowKeys(pool, 32);
+  const records = Buffer.alloc(packets * 2 * KEY_RECORD);
+  const ptypes = new Uint32Array(packets);
+  let o = 0;
+  const put = (keys, j) => {
+    const v = keys.version[j];
+    records[o] = v;
+    records[o + 1] = keys.protocol[j];
+    records.writeUInt16BE(keys.srcPort[j], o + 2);
+    records.writeUInt16BE(keys.dstPort[j], o + 4);
+    if (v !== 0) {
+      for (let w = 0; w < 4; w++) {
+        records.writeUInt32BE(keys.src[4 * j + w], o + 6 + 4 * w);
+        records.writeUInt32BE(keys.dst[4 * j + w], o + 22 + 4 * w);
+      }
+    }
+    o += KEY_RECORD;
+  };
+  let p = 0;
+  for (const burst of bursts) {
+    parser.parse(burst, outer, inner);
+    for (let j = 0; j < burst.count; j++) {
+      put(outer, j);
+      put(inner, j);
+      ptypes[p++] = pool.meta.ptype[burst.ids[j]];
+    }
+  }
+  return { records, ptypes };
+}
+
+/** FNV-1a 64 of the bytes, as 16 hex digits (parse_bench's keys-digest). */
+export function fnv1a64(bytes) {
+  let h = 0xcbf29ce484222325n;
+  for (const c of bytes) h = ((h ^ BigInt(c)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}
+
+/**
+ * Compares the JS keys (keyRecords) with another program's records of the same capture;
+ * returns null when they are equal, else a description of the first differences.
+ */
+export function diffKeyRecords({ records, ptypes }, other, max = 5) {
+  if (other.length !== records.length) {
+    return `${other.length / (2 * KEY_RECORD)} packets of keys against ${records.length / (2 * KEY_RECORD)} in JS`;
+  }
+  const lines = [];
+  let count = 0;
+  for (let o = 0; o < records.length; o += KEY_RECORD) {
+    const a = records.subarray(o, o + KEY_RECORD);
+    const b = other.subarray(o, o + KEY_RECORD);
+    if (a.equals(b)) continue;
+    if (count++ < max) {
+      const r = o / KEY_RECORD;
+      lines.push(
+        `packet ${r >> 1} ${r & 1 ? 'inner' : 'outer'} keys (JS ptype 0x${ptypes[r >> 1].toString(16)}):`,
+        `  JS:    ${describeKeyRecord(a)}`,
+        `  other: ${describeKeyRecord(b)}`,
+      );
+    }
+  }
+  return count === 0 ? null : `${count} of ${records.length / KEY_RECORD} key records differ; first ones:\n${lines.join('\n')}`;
+}
+
+/** One KEY_RECORD-byte record, readable. */
+export function describeKeyRecord(r) {
+  const words = (at) => Array.from({ length: 4 }, (_, w) => r.readUInt32BE(at + 4 * w).toString(16)).join(':');
+  return `v${r[0]} proto ${r[1]} ${words(6)} port ${r.readUInt16BE(2)} -> ${words(22)} port ${r.readUInt16BE(4)}`;
+}

@@ -3,11 +3,14 @@
 // the same over the same memory layout and to Go gopacket's zero-allocation
 // DecodingLayerParser, all in this run. Each is measured in order (the capture's fixed
 // sequence, which branch predictors partly learn) and shuffled within each burst.
+// First, the self-check of the C++ peer: the keys it stores for every packet of the capture
+// must be the JS parser's, byte for byte (else the suite throws, before any measurement), and
+// every measured C++ process must print the same keys digest.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runParsePeers } from './parse-peers.mjs';
-import { loadCapture, measureParse, shuffledBursts } from './protocols-js.mjs';
+import { cppKeyRecords, runParsePeers } from './parse-peers.mjs';
+import { diffKeyRecords, fnv1a64, keyRecords, loadCapture, measureParse, shuffledBursts } from './protocols-js.mjs';
 import { median, record } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -20,6 +23,19 @@ export async function protocolsSuite(RUNS, commands) {
   }
   const data = loadCapture(PCAP);
   const orders = shuffledBursts(data);
+  const jsKeys = keyRecords(data);
+  const jsKeysDigest = fnv1a64(jsKeys.records);
+  const cppKeys = await cppKeyRecords(PCAP);
+  commands.push(...cppKeys.commands);
+  if (cppKeys.available !== false) {
+    const diff = diffKeyRecords(jsKeys, cppKeys.records);
+    if (diff !== null || cppKeys.keysDigest !== jsKeysDigest) {
+      throw new Error(
+        `the C++ peer does not store the keys the JS parser stores (keys digest JS ${jsKeysDigest}, C++ ${cppKeys.keysDigest}):\n${diff ?? 'digests differ'}`,
+      );
+    }
+    console.log(`keys self-check: C++ and JS store the same keys for all ${data.packets} packets (keys-digest ${jsKeysDigest})`);
+  }
   // Ours and the peers take turns, run after run, so that a slow spell of this shared
   // machine hits both sides instead of one.
   const inOrder = [];
@@ -35,6 +51,8 @@ export async function protocolsSuite(RUNS, commands) {
     peers = await runParsePeers({ runs: 1, shuffled: true });
     commands.push(...(peers.commands ?? []));
     if (peers.cpp?.mpps != null) {
+      const other = peers.cpp.keysDigests.filter((d) => d !== jsKeysDigest);
+      if (other.length) throw new Error(`parse_bench printed keys-digest ${other.join(', ')}, the JS keys give ${jsKeysDigest}`);
       cppRuns.push(peers.cpp.mpps);
       cppShuffledRuns.push(peers.cpp.shuffledMpps);
     }
@@ -56,5 +74,13 @@ export async function protocolsSuite(RUNS, commands) {
     record('parse-mix-js (vs gopacket)', 'Mpps', js, 'higher', go && 'gopacket DecodingLayerParser', go?.mpps ?? null, '>= 1.5x'),
     record('parse-mix-js (vs gopacket sparse)', 'Mpps', js, 'higher', go && 'gopacket DecodingLayerSparse', go?.sparseMpps ?? null, '>= 1.5x'),
   ];
-  return { records, meta: { packets: data.packets, tuplesMatch: peers?.tuplesMatch ?? null } };
+  return {
+    records,
+    meta: {
+      packets: data.packets,
+      tuplesMatch: peers?.tuplesMatch ?? null,
+      keysDigest: { js: jsKeysDigest, cpp: cppKeys.keysDigest ?? null },
+      keysMatch: cppKeys.available === false ? null : true,
+    },
+  };
 }
