@@ -18,7 +18,9 @@
 //
 // Environment: VNF_FWD_WINDOW (seconds, default 2), VNF_FWD_KINDS (default
 // kernel,kernel-rps,afXdp,afPacket,tap), VNF_FWD_BURST (router burstSize, default 32),
-// VNF_FWD_FLOWS (default 16), VNF_FWD_TIMING=1 (per-stage nanoseconds from the router).
+// VNF_FWD_FLOWS (default 16), VNF_FWD_XDP_RING (the AF_XDP router's ring sizes, default 1024;
+// a kind 'afXdp:4096' runs another AF_XDP router with rings of 4096 in the same rounds),
+// VNF_FWD_TIMING=1 (per-stage nanoseconds from the router).
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,12 +34,14 @@ const GEN = join(here, 'xdp-gen.mjs');
 const WINDOW = Number(process.env.VNF_FWD_WINDOW ?? 2);
 const BURST = Number(process.env.VNF_FWD_BURST ?? 32);
 const FLOWS = Number(process.env.VNF_FWD_FLOWS ?? 16);
+const XDP_RING = Number(process.env.VNF_FWD_XDP_RING ?? 1024);
 const TIMING = process.env.VNF_FWD_TIMING === '1';
 const KINDS = (process.env.VNF_FWD_KINDS ?? 'kernel,kernel-rps,afXdp,afPacket,tap').split(',');
 const GEN_CPU = '1';
 const ROUTER_CPU = '0';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const label = (kind) => LABEL[kind] ?? `${LABEL[kind.split(':')[0]]}, rings ${kind.split(':')[1]}`;
 const LABEL = {
   kernel: 'linux kernel forwarding',
   'kernel-rps': 'linux kernel forwarding, RPS to CPU 0',
@@ -50,6 +54,8 @@ const LABEL = {
 async function setUp(kind, commands) {
   const kernel = kind.startsWith('kernel');
   const tap = kind === 'tap';
+  // 'afXdp:4096': the AF_XDP router with rings of 4096 instead of XDP_RING.
+  const [driver, ring] = kind.split(':');
   const topo = await Topology.create({ router: kernel ? 'kernel' : 'appliance', promisc: !kernel && !tap, wiring: tap ? 'tap' : 'veth' });
   const env = { topo, kind, router: null, out: '' };
   try {
@@ -58,7 +64,14 @@ async function setUp(kind, commands) {
       await topo.exec('rt', 'sh', ['-c', 'echo 1 > /sys/class/net/p0/queues/rx-0/rps_cpus']);
     }
     if (!kernel) {
-      const port = (name, address, mac) => ({ name, driver: kind, ifname: name, mac, address, ...(kind === 'afXdp' ? { xdpMode: 'native' } : {}) });
+      const port = (name, address, mac) => ({
+        name,
+        driver,
+        ifname: name,
+        mac,
+        address,
+        ...(driver === 'afXdp' ? { xdpMode: 'native', ringSize: Number(ring ?? XDP_RING) } : {}),
+      });
       const config = { ports: [port('p0', '10.231.1.1/24', MACS.rtP0), port('p1', '10.231.2.1/24', MACS.rtP1)], burstSize: BURST, poolSize: 16384 };
       const path = join(topo.workDir, 'router.json');
       writeFileSync(path, JSON.stringify(config));
@@ -135,7 +148,7 @@ export async function forwardSuite(RUNS, commands) {
         const r = await measure(env, commands);
         runs[env.kind].push(r);
         console.log(
-          `  run ${i + 1} ${LABEL[env.kind].padEnd(40)} rx at h2 ${(r.rxPps / 1e6).toFixed(3)} Mpps, h1 tx ${(r.txPps / 1e6).toFixed(3)} Mpps, generator ${(r.genPps / 1e6).toFixed(3)} Mpps (${r.genMode})`,
+          `  run ${i + 1} ${label(env.kind).padEnd(40)} rx at h2 ${(r.rxPps / 1e6).toFixed(3)} Mpps, h1 tx ${(r.txPps / 1e6).toFixed(3)} Mpps, generator ${(r.genPps / 1e6).toFixed(3)} Mpps (${r.genMode})`,
         );
       }
     }
@@ -145,7 +158,7 @@ export async function forwardSuite(RUNS, commands) {
         if (!env.router) continue;
         env.router.kill('SIGTERM');
         await new Promise((r) => env.router.once('exit', r));
-        console.log(`  ${LABEL[env.kind]} counters:\n${env.out.split('\n').filter((l) => /^(port|stage|drop)/.test(l)).map((l) => `    ${l}`).join('\n')}`);
+        console.log(`  ${label(env.kind)} counters:\n${env.out.split('\n').filter((l) => /^(port|stage|drop)/.test(l)).map((l) => `    ${l}`).join('\n')}`);
       }
     }
   } finally {
@@ -159,14 +172,14 @@ export async function forwardSuite(RUNS, commands) {
   const kernel = mpps('kernel', 'rxPps');
   const records = [];
   for (const kind of KINDS) {
-    const label = LABEL[kind];
-    if (kind === 'kernel') records.push(record(`forward 64B UDP, ${label}`, 'Mpps', kernel, 'higher'));
-    else if (kind === 'kernel-rps') records.push(record(`forward 64B UDP, ${label}`, 'Mpps', mpps(kind, 'rxPps'), 'higher', LABEL.kernel, kernel));
+    const name = label(kind);
+    if (kind === 'kernel') records.push(record(`forward 64B UDP, ${name}`, 'Mpps', kernel, 'higher'));
+    else if (kind === 'kernel-rps') records.push(record(`forward 64B UDP, ${name}`, 'Mpps', mpps(kind, 'rxPps'), 'higher', LABEL.kernel, kernel));
     else {
       const target = kind === 'afXdp' ? '>= 1.0x kernel' : null;
-      records.push(record(`forward 64B UDP, ${label}`, 'Mpps', mpps(kind, 'rxPps'), 'higher', LABEL.kernel, kernel, target));
+      records.push(record(`forward 64B UDP, ${name}`, 'Mpps', mpps(kind, 'rxPps'), 'higher', LABEL.kernel, kernel, target));
     }
   }
-  for (const kind of KINDS) records.push(record(`forward 64B UDP, generator tx (xdp-gen, ${LABEL[kind]} runs)`, 'Mpps', mpps(kind, 'genPps'), 'higher'));
-  return { records, meta: { window: WINDOW, burstSize: BURST, flows: FLOWS, generatorCpu: GEN_CPU, routerCpu: ROUTER_CPU, samples: runs } };
+  for (const kind of KINDS) records.push(record(`forward 64B UDP, generator tx (xdp-gen, ${label(kind)} runs)`, 'Mpps', mpps(kind, 'genPps'), 'higher'));
+  return { records, meta: { window: WINDOW, burstSize: BURST, xdpRing: XDP_RING, flows: FLOWS, generatorCpu: GEN_CPU, routerCpu: ROUTER_CPU, samples: runs } };
 }

@@ -14,7 +14,7 @@ import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
 export type PortDriver =
   | { type: 'pcap'; rx: string | null; tx: string | null; timing: 'fast' | 'capture' }
   | { type: 'afPacket'; ifname: string }
-  | { type: 'afXdp'; ifname: string; queue: number; xdpMode: 'auto' | 'native' | 'generic' }
+  | { type: 'afXdp'; ifname: string; queue: number; xdpMode: 'auto' | 'native' | 'generic'; ringSize: number }
   | { type: 'tap'; ifname: string };
 
 export interface PortConfig {
@@ -142,7 +142,7 @@ const PORT_KEYS = ['name', 'driver', 'mac', 'address', 'mtu'] as const;
 const DRIVER_KEYS: Record<PortDriver['type'], readonly string[]> = {
   pcap: ['rx', 'tx', 'timing'],
   afPacket: ['ifname'],
-  afXdp: ['ifname', 'queue', 'xdpMode'],
+  afXdp: ['ifname', 'queue', 'xdpMode', 'ringSize'],
   tap: ['ifname'],
 };
 
@@ -177,7 +177,9 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
   } else if (type === 'afXdp') {
     const xdpMode = o.xdpMode ?? 'auto';
     if (xdpMode !== 'auto' && xdpMode !== 'native' && xdpMode !== 'generic') fail(`${path}.xdpMode`, `must be 'auto', 'native' or 'generic', got ${show(xdpMode)}`);
-    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0), xdpMode };
+    const ringSize = integer(o.ringSize, `${path}.ringSize`, 64, 32768, 1024);
+    if ((ringSize & (ringSize - 1)) !== 0) fail(`${path}.ringSize`, `must be a power of two from 64 to 32768, got ${ringSize}`);
+    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0), xdpMode, ringSize };
   } else {
     driver = { type, ifname: ifname(o.ifname, `${path}.ifname`) };
   }

@@ -25,7 +25,16 @@ function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
     case 'tap':
       return new TapPort(ctx.pool, { name: d.ifname, id });
     case 'afXdp': {
-      const port = new AfXdpPort(ctx.pool, { interface: d.ifname, queues: [d.queue], id, xdpMode: d.xdpMode });
+      const port = new AfXdpPort(ctx.pool, {
+        interface: d.ifname,
+        queues: [d.queue],
+        id,
+        xdpMode: d.xdpMode,
+        rxSize: d.ringSize,
+        fillSize: d.ringSize,
+        txSize: d.ringSize,
+        completionSize: d.ringSize,
+      });
       // What the kernel granted (copy or zero-copy, native or generic XDP): worth a line.
       console.log(`vnf-router: port ${p.name}: AF_XDP on ${d.ifname} queue ${d.queue}, ${port.mode} mode, ${port.xdpMode} XDP${port.modeNote ? ` (${port.modeNote})` : ''}`);
       return port;

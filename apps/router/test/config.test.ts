@@ -61,7 +61,7 @@ describe('config', () => {
     );
     expect(c.ports.map((p) => p.driver)).toEqual([
       { type: 'afPacket', ifname: 'veth0' },
-      { type: 'afXdp', ifname: 'veth1', queue: 2, xdpMode: 'auto' },
+      { type: 'afXdp', ifname: 'veth1', queue: 2, xdpMode: 'auto', ringSize: 1024 },
       { type: 'tap', ifname: 'tap0' },
     ]);
     expect(c.routes.map((r) => [r.port, r.gateway])).toEqual([
@@ -107,6 +107,7 @@ describe('config', () => {
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', queue: -1, mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), 'ports[0].queue: must be an integer from 0 to 1023, got -1');
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', rx: 'a', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].rx: unknown key for a 'afXdp' port");
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', xdpMode: 'skb', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].xdpMode: must be 'auto', 'native' or 'generic', got 'skb'");
+      bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', ringSize: 1000, mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), 'ports[0].ringSize: must be a power of two from 64 to 32768, got 1000');
       bad((c) => (c.burstSize = 512), 'burstSize: must be an integer from 1 to 256, got 512');
     });
 
