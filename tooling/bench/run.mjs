@@ -7,19 +7,23 @@
 //   protocols  burst parsing of mix.pcap with the outer and inner 5-tuples, in order and
 //              shuffled                                                vs  plain C++, gopacket
 //   pipeline   generator -> parse -> two TS stages -> null, 1 and 2 workers (scaling)
+//   forward    64-byte UDP h1 -> vnf-router (AF_XDP, AF_PACKET, TAP) -> h2 in network
+//              namespaces                                              vs  Linux kernel forwarding
+//              (root; iproute2, ethtool, tc; `npx turbo run build` first)
 //
-// Usage: node tooling/bench/run.mjs [core] [protocols]   (default: all suites)
+// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward]   (default: all suites)
 // Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { coreSuite } from './core-suite.mjs';
+import { forwardSuite } from './forward-suite.mjs';
 import { pipelineSuite } from './pipeline-suite.mjs';
 import { protocolsSuite } from './protocols-suite.mjs';
 import { machine, printTable, writeResults } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite };
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `vnf-router <config.json> [--check] [--seconds N] [--stats N]`: checks the config, prints
- * the router it describes, then runs it on a pipeline and prints its counters at the end.
+ * `vnf-router <config.json> [--check] [--seconds N] [--stats N] [--json-stats] [--timing]`:
+ * checks the config, prints the router it describes, then runs it on a pipeline (printing
+ * `vnf-router: running` once every port is open) and prints its counters at the end.
  */
 import { resolve } from 'node:path';
 import { VnfError } from '@vnf-sdk/core';
@@ -24,7 +25,7 @@ export function describe(config: RouterConfig): string {
     lines.push(`route ${numberToIpv4(r.network)}/${r.prefixLength} -> ${r.gateway === null ? 'attached' : `via ${numberToIpv4(r.gateway)}`} on ${config.ports[r.port]!.name}`);
   }
   for (const s of config.neighbours.static) lines.push(`static neighbour ${numberToIpv4(s.address)} on ${config.ports[s.port]!.name}`);
-  lines.push(`workers ${config.workers}, pool ${config.poolSize} buffers, ICMP errors ${config.icmp.ratePerSecond}/s (burst ${config.icmp.burst})`);
+  lines.push(`workers ${config.workers}, pool ${config.poolSize} buffers, burst ${config.burstSize}, ICMP errors ${config.icmp.ratePerSecond}/s (burst ${config.icmp.burst})`);
   return lines.join('\n');
 }
 
@@ -38,20 +39,36 @@ export function summary(stats: PipelineStats): string {
   const drops = Object.entries(t.drops).filter(([, n]) => n > 0);
   if (drops.length === 0) lines.push('drops: none');
   for (const [reason, n] of drops.sort()) lines.push(`drop ${reason}: ${n}`);
+  for (const [name, st] of Object.entries(t.stages)) {
+    if (st.nanoseconds > 0 && st.packets > 0) {
+      lines.push(`stage ${name}: ${st.packets} packets in ${st.calls} bursts, ${(st.nanoseconds / st.packets).toFixed(1)} ns/packet, ${(st.packets / st.calls).toFixed(1)} packets/burst`);
+    }
+  }
   return lines.join('\n');
+}
+
+/**
+ * The counters as one JSON line (`--json-stats`): `{"vnfRouterStats":{final, iterations,
+ * idleWaits, rxPackets, ports, drops, steps, stages}}`, totals over the workers. `steps`
+ * counts packets handed to each next step (`port:p1` is what the stages sent out of p1).
+ */
+export function jsonSummary(stats: PipelineStats, final: boolean): string {
+  return JSON.stringify({ vnfRouterStats: { final, ...stats.total } });
 }
 
 const USAGE_RUN = `${USAGE}
   --check        validate the config and print the router it describes
   --seconds N    stop after N seconds (default: when every capture is read, or on SIGINT/SIGTERM)
-  --stats N      print counters every N seconds while running`;
+  --stats N      print counters every N seconds while running
+  --json-stats   print the counters as one JSON line ({"vnfRouterStats":...}) instead of text
+  --timing       time every stage (nanoseconds per packet in the counters)`;
 
 async function main(argv: string[]): Promise<number> {
   const flags = new Map<string, string | true>();
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--check') flags.set(a, true);
+    if (a === '--check' || a === '--json-stats' || a === '--timing') flags.set(a, true);
     else if (a === '--seconds' || a === '--stats') flags.set(a, argv[++i] ?? '');
     else args.push(a);
   }
@@ -92,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
       pool: { count: config.poolSize, name: 'router' },
       options: { config: resolve(args[0]!) },
       untilFinished,
+      runner: { burstSize: config.burstSize, timing: flags.has('--timing') },
     });
   } catch (err) {
     const e = err as { code?: string; message?: string };
@@ -104,11 +122,15 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const timer = seconds === undefined ? undefined : setTimeout(stop, seconds * 1000);
-  const ticker = every === undefined ? undefined : setInterval(() => console.log(`${summary(pipeline.stats())}\n`), every * 1000);
+  const json = flags.has('--json-stats');
+  const print = (s: PipelineStats, final: boolean) => console.log(json ? jsonSummary(s, final) : `${summary(s)}${final ? '' : '\n'}`);
+  const ticker = every === undefined ? undefined : setInterval(() => print(pipeline.stats(), false), every * 1000);
+  // Every port is open and the loop started: traffic may come (tests wait for this line).
+  console.log(`vnf-router: running (${config.ports.length} ports, ${config.workers} worker${config.workers === 1 ? '' : 's'})`);
   const stats = await pipeline.finished;
   clearTimeout(timer);
   clearInterval(ticker);
-  console.log(summary(stats));
+  print(stats, true);
   return 0;
 }
 

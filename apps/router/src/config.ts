@@ -14,7 +14,7 @@ import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
 export type PortDriver =
   | { type: 'pcap'; rx: string | null; tx: string | null; timing: 'fast' | 'capture' }
   | { type: 'afPacket'; ifname: string }
-  | { type: 'afXdp'; ifname: string; queue: number }
+  | { type: 'afXdp'; ifname: string; queue: number; xdpMode: 'auto' | 'native' | 'generic'; ringSize: number }
   | { type: 'tap'; ifname: string };
 
 export interface PortConfig {
@@ -66,6 +66,8 @@ export interface RouterConfig {
   icmp: IcmpConfig;
   workers: number;
   poolSize: number;
+  /** Packets the pipeline receives per poll of a queue (the runner's burst size). */
+  burstSize: number;
 }
 
 export const DEFAULTS = {
@@ -79,6 +81,7 @@ export const DEFAULTS = {
   icmpBurst: 20,
   workers: 1,
   poolSize: 8192,
+  burstSize: 32,
 } as const;
 
 type Json = Record<string, unknown>;
@@ -139,7 +142,7 @@ const PORT_KEYS = ['name', 'driver', 'mac', 'address', 'mtu'] as const;
 const DRIVER_KEYS: Record<PortDriver['type'], readonly string[]> = {
   pcap: ['rx', 'tx', 'timing'],
   afPacket: ['ifname'],
-  afXdp: ['ifname', 'queue'],
+  afXdp: ['ifname', 'queue', 'xdpMode', 'ringSize'],
   tap: ['ifname'],
 };
 
@@ -172,7 +175,11 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
     if (timing !== 'fast' && timing !== 'capture') fail(`${path}.timing`, `must be 'fast' or 'capture', got ${show(timing)}`);
     driver = { type, rx, tx, timing };
   } else if (type === 'afXdp') {
-    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0) };
+    const xdpMode = o.xdpMode ?? 'auto';
+    if (xdpMode !== 'auto' && xdpMode !== 'native' && xdpMode !== 'generic') fail(`${path}.xdpMode`, `must be 'auto', 'native' or 'generic', got ${show(xdpMode)}`);
+    const ringSize = integer(o.ringSize, `${path}.ringSize`, 64, 32768, 1024);
+    if ((ringSize & (ringSize - 1)) !== 0) fail(`${path}.ringSize`, `must be a power of two from 64 to 32768, got ${ringSize}`);
+    driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0), xdpMode, ringSize };
   } else {
     driver = { type, ifname: ifname(o.ifname, `${path}.ifname`) };
   }
@@ -203,7 +210,7 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
  */
 export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   const o = object(input, 'config');
-  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize']);
+  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize']);
   if (!Array.isArray(o.ports) || o.ports.length === 0) fail('ports', `must be a non-empty array of ports, got ${show(o.ports)}`);
   if (o.ports.length > 256) fail('ports', `at most 256 ports, got ${o.ports.length}`);
   const ports = o.ports.map((p, i) => port(p, `ports[${i}]`, baseDir));
@@ -308,6 +315,7 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
     icmp,
     workers: oneWorker(integer(o.workers, 'workers', 1, 64, DEFAULTS.workers)),
     poolSize: integer(o.poolSize, 'poolSize', 1024, 1 << 24, DEFAULTS.poolSize),
+    burstSize: integer(o.burstSize, 'burstSize', 1, 256, DEFAULTS.burstSize),
   };
 }
 

@@ -24,8 +24,21 @@ function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
       return new AfPacketPort(ctx.pool, { interface: d.ifname, id, promiscuous: true });
     case 'tap':
       return new TapPort(ctx.pool, { name: d.ifname, id });
-    case 'afXdp':
-      return new AfXdpPort(ctx.pool, { interface: d.ifname, queues: [d.queue], id });
+    case 'afXdp': {
+      const port = new AfXdpPort(ctx.pool, {
+        interface: d.ifname,
+        queues: [d.queue],
+        id,
+        xdpMode: d.xdpMode,
+        rxSize: d.ringSize,
+        fillSize: d.ringSize,
+        txSize: d.ringSize,
+        completionSize: d.ringSize,
+      });
+      // What the kernel granted (copy or zero-copy, native or generic XDP): worth a line.
+      console.log(`vnf-router: port ${p.name}: AF_XDP on ${d.ifname} queue ${d.queue}, ${port.mode} mode, ${port.xdpMode} XDP${port.modeNote ? ` (${port.modeNote})` : ''}`);
+      return port;
+    }
   }
 }
 

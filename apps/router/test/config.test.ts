@@ -61,7 +61,7 @@ describe('config', () => {
     );
     expect(c.ports.map((p) => p.driver)).toEqual([
       { type: 'afPacket', ifname: 'veth0' },
-      { type: 'afXdp', ifname: 'veth1', queue: 2 },
+      { type: 'afXdp', ifname: 'veth1', queue: 2, xdpMode: 'auto', ringSize: 1024 },
       { type: 'tap', ifname: 'tap0' },
     ]);
     expect(c.routes.map((r) => [r.port, r.gateway])).toEqual([
@@ -76,7 +76,7 @@ describe('config', () => {
     it('top level', () => {
       expectVnfError(() => parseConfig(null), 'VNF_CONFIG', 'config: must be an object');
       expectVnfError(() => parseConfig([]), 'VNF_CONFIG', 'config: must be an object');
-      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize)');
+      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize)');
       bad((c) => (c.ports = []), 'ports: must be a non-empty array');
       bad((c) => ((c as Record<string, unknown>).ports = 'p0'), "ports: must be a non-empty array of ports, got 'p0'");
       bad((c) => (c.ports = Array.from({ length: 257 }, () => c.ports[0]!)), 'ports: at most 256 ports');
@@ -106,6 +106,9 @@ describe('config', () => {
       bad((c) => (c.ports[0] = { name: 'x', driver: 'tap', ifname: 'a-very-long-interface', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].ifname: 'a-very-long-interface' is not an interface name");
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', queue: -1, mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), 'ports[0].queue: must be an integer from 0 to 1023, got -1');
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', rx: 'a', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].rx: unknown key for a 'afXdp' port");
+      bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', xdpMode: 'skb', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].xdpMode: must be 'auto', 'native' or 'generic', got 'skb'");
+      bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', ringSize: 1000, mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), 'ports[0].ringSize: must be a power of two from 64 to 32768, got 1000');
+      bad((c) => (c.burstSize = 512), 'burstSize: must be an integer from 1 to 256, got 512');
     });
 
     it('port addresses, MACs and MTUs', () => {

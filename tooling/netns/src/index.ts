@@ -47,5 +47,6 @@ export {
   type TopologyOptions,
   type UdpFloodOptions,
   type UdpFloodResult,
+  type Wiring,
   waitForOutput,
 } from './topology.js';

@@ -31,6 +31,15 @@ export const ROLES: readonly Role[] = ['h1', 'rt', 'h2'];
  */
 export type RouterMode = 'kernel' | 'appliance';
 
+/**
+ * How h1 and h2 are joined to rt. `veth`: two veth pairs, h1:eth0 <-> rt:p0 and
+ * rt:p1 <-> h2:eth0. `tap`: no veths; the appliance in rt creates two TAP devices and
+ * {@link Topology.adoptTap} moves each into h1 or h2 as its eth0 (the TAP's file descriptor,
+ * held by the appliance, stays valid across namespaces), so the appliance's TAP ports *are*
+ * the hosts' links.
+ */
+export type Wiring = 'veth' | 'tap';
+
 /** Interface names inside the namespaces. */
 export const IFNAMES = { h1: 'eth0', rtP0: 'p0', rtP1: 'p1', h2: 'eth0' } as const;
 
@@ -87,6 +96,11 @@ export interface TopologyOptions {
   staticGatewayNeighbours?: boolean;
   /** Put rt's p0 and p1 in promiscuous mode. Default false (a port may set it itself). */
   promisc?: boolean;
+  /**
+   * `veth` (default) or `tap` (appliance mode only): see {@link Wiring}. With `tap`, h1 and
+   * h2 have only `lo` until {@link Topology.adoptTap} gives them their eth0.
+   */
+  wiring?: Wiring;
   /** Namespace name prefix. Default `vnft`; names are `<prefix><pid>-<n>-<role>`. */
   prefix?: string;
   /** Remove stale namespaces of the prefix first ({@link sweepStale}). Default true. */
@@ -251,6 +265,7 @@ export class Topology {
         offloads: opts.offloads ?? false,
         staticGatewayNeighbours: opts.staticGatewayNeighbours ?? false,
         promisc: opts.promisc ?? false,
+        wiring: opts.wiring ?? 'veth',
         prefix,
       },
       names,
@@ -287,6 +302,10 @@ export class Topology {
       if (o.loopback) await ip(['-n', N[r], 'link', 'set', 'lo', 'up']);
       await this.startSentinel(r);
     }
+    if (o.wiring === 'tap') {
+      if (kernel) throw new Error("wiring 'tap' needs router 'appliance': the TAP devices belong to the appliance in rt");
+      return; // h1 and h2 get their eth0 from adoptTap
+    }
     // Created directly inside the namespaces: the names never exist in the host namespace,
     // so parallel topologies (and the host's own eth0) do not collide.
     await ip(['link', 'add', IFNAMES.h1, 'netns', N.h1, 'address', MACS.h1, 'type', 'veth', 'peer', 'name', IFNAMES.rtP0, 'netns', N.rt, 'address', MACS.rtP0]);
@@ -304,29 +323,56 @@ export class Topology {
       await ip(['-n', N[r], 'link', 'set', 'dev', ifn, 'up']);
     }
     const len = `/${ADDRS.prefixLen}`;
-    await ip(['-n', N.h1, 'addr', 'add', ADDRS.h1 + len, 'dev', IFNAMES.h1]);
-    await ip(['-n', N.h2, 'addr', 'add', ADDRS.h2 + len, 'dev', IFNAMES.h2]);
-    await ip(['-n', N.h1, 'route', 'add', 'default', 'via', ADDRS.rtP0]);
-    await ip(['-n', N.h2, 'route', 'add', 'default', 'via', ADDRS.rtP1]);
+    await this.configureHost('h1');
+    await this.configureHost('h2');
     if (kernel) {
       await ip(['-n', N.rt, 'addr', 'add', ADDRS.rtP0 + len, 'dev', IFNAMES.rtP0]);
       await ip(['-n', N.rt, 'addr', 'add', ADDRS.rtP1 + len, 'dev', IFNAMES.rtP1]);
     }
-    if (o.ipv6) {
+    if (o.ipv6 && kernel) {
       const len6 = `/${ADDRS6.prefixLen}`;
-      await ip(['-n', N.h1, 'addr', 'add', ADDRS6.h1 + len6, 'dev', IFNAMES.h1, 'nodad']);
-      await ip(['-n', N.h2, 'addr', 'add', ADDRS6.h2 + len6, 'dev', IFNAMES.h2, 'nodad']);
-      await ip(['-n', N.h1, '-6', 'route', 'add', 'default', 'via', ADDRS6.rtP0]);
-      await ip(['-n', N.h2, '-6', 'route', 'add', 'default', 'via', ADDRS6.rtP1]);
-      if (kernel) {
-        await ip(['-n', N.rt, 'addr', 'add', ADDRS6.rtP0 + len6, 'dev', IFNAMES.rtP0, 'nodad']);
-        await ip(['-n', N.rt, 'addr', 'add', ADDRS6.rtP1 + len6, 'dev', IFNAMES.rtP1, 'nodad']);
-      }
+      await ip(['-n', N.rt, 'addr', 'add', ADDRS6.rtP0 + len6, 'dev', IFNAMES.rtP0, 'nodad']);
+      await ip(['-n', N.rt, 'addr', 'add', ADDRS6.rtP1 + len6, 'dev', IFNAMES.rtP1, 'nodad']);
+    }
+  }
+
+  /** A host's eth0 (already up): its addresses, default routes and static gateway neighbour. */
+  private async configureHost(role: 'h1' | 'h2'): Promise<void> {
+    const o = this.options;
+    const ns = this.names[role];
+    const gw = role === 'h1' ? ADDRS.rtP0 : ADDRS.rtP1;
+    const ifn = IFNAMES[role];
+    await run('ip', ['-n', ns, 'addr', 'add', `${ADDRS[role]}/${ADDRS.prefixLen}`, 'dev', ifn]);
+    await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', gw]);
+    if (o.ipv6) {
+      await run('ip', ['-n', ns, 'addr', 'add', `${ADDRS6[role]}/${ADDRS6.prefixLen}`, 'dev', ifn, 'nodad']);
+      await run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', role === 'h1' ? ADDRS6.rtP0 : ADDRS6.rtP1]);
     }
     if (o.staticGatewayNeighbours) {
-      await ip(['-n', N.h1, 'neigh', 'replace', ADDRS.rtP0, 'lladdr', MACS.rtP0, 'dev', IFNAMES.h1, 'nud', 'permanent']);
-      await ip(['-n', N.h2, 'neigh', 'replace', ADDRS.rtP1, 'lladdr', MACS.rtP1, 'dev', IFNAMES.h2, 'nud', 'permanent']);
+      await run('ip', ['-n', ns, 'neigh', 'replace', gw, 'lladdr', role === 'h1' ? MACS.rtP0 : MACS.rtP1, 'dev', ifn, 'nud', 'permanent']);
     }
+  }
+
+  /**
+   * `wiring: 'tap'`: moves the TAP device `tap` (made in rt by the appliance, which keeps its
+   * file descriptor) into `role` and makes it that host's eth0, as the veth wiring would:
+   * renamed `eth0`, the host's MAC ({@link MACS}), the topology's MTU, offloads off, up,
+   * the host's address and default route via rt. When the appliance closes the TAP (or dies)
+   * the device disappears, wherever it is.
+   */
+  async adoptTap(role: 'h1' | 'h2', tap: string): Promise<void> {
+    this.check();
+    if (this.options.wiring !== 'tap') throw new Error("adoptTap needs a topology made with wiring: 'tap'");
+    const o = this.options;
+    const ns = this.names[role];
+    const ifn = IFNAMES[role];
+    await run('ip', ['-n', this.names.rt, 'link', 'set', 'dev', tap, 'netns', ns]);
+    // Moving a device brings it down; it keeps its name, which may clash only with eth0.
+    await run('ip', ['-n', ns, 'link', 'set', 'dev', tap, 'name', ifn]);
+    await run('ip', ['-n', ns, 'link', 'set', 'dev', ifn, 'address', MACS[role], 'mtu', String(o.mtu)]);
+    if (!o.offloads) await disableOffloads(ns, ifn);
+    await run('ip', ['-n', ns, 'link', 'set', 'dev', ifn, 'up']);
+    await this.configureHost(role);
   }
 
   private async startSentinel(role: Role): Promise<void> {

@@ -124,8 +124,10 @@ describe('kernel router mode', () => {
     expect(rate.txPps).toBeGreaterThan(1000);
     expect(rate.txPps).toBeLessThan(f.pps * 2);
     // The four counters are read microseconds apart (/proc, no process started): only the
-    // packets in flight through rt at the two instants can differ.
-    expect(Math.abs(rate.rxPackets - rate.txPackets)).toBeLessThan(rate.txPackets * 0.002 + 20);
+    // packets in flight through rt at the two instants can differ. On an idle machine that is
+    // a handful; when another package's tests load both cores (turbo runs them side by side),
+    // softirq work deferred to ksoftirqd held 306 of ~15 000 in one run: allow 3%.
+    expect(Math.abs(rate.rxPackets - rate.txPackets)).toBeLessThan(rate.txPackets * 0.03 + 20);
   });
 
   itWhen(netnsReason, 'ifStatsSync (/proc of a process inside) reads the same counters as ifStats (netlink)', async () => {
