@@ -1,10 +1,1 @@
-import { defineConfig } from 'vitest/config';
-
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 300_000,
-    hookTimeout: 60_000,
-    fileParallelism: false,
-  },
-});
+export { vitestBase as default } from '../../tooling/config/vitest.base.js';
