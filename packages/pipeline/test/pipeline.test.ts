@@ -230,7 +230,9 @@ describe('Pipeline on worker threads', () => {
       const p = await Pipeline.start({ graph: GRAPH, workers, pool });
       // Counters move while traffic flows, read from the main thread without a message.
       let live = p.stats();
-      for (let i = 0; i < 200 && live.total.ports.gen.rxPackets < 50_000; i++) {
+      // Until traffic flows on every worker (one may start later on a busy machine).
+      const flowing = () => live.total.ports.gen.rxPackets >= 50_000 && live.workers.every((w) => w.rxPackets > 0);
+      for (let i = 0; i < 500 && !flowing(); i++) {
         await new Promise((r) => setTimeout(r, 10));
         live = p.stats();
       }
