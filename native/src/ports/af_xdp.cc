@@ -505,6 +505,10 @@ int32_t AfXdpPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t n) {
       PutBack(cache, &b, 1);
       continue;
     }
+    // The frame was written by the CPU that ran the XDP copy: start fetching its headers
+    // now, so the parser (the next to read it) does not wait for each miss in turn.
+    __builtin_prefetch(buf_.base + addr);
+    __builtin_prefetch(buf_.base + addr + 64);
     data_off_[idx] = uint16_t(off);
     data_len_[idx] = uint16_t(len);
     port_[idx] = port;
