@@ -36,6 +36,9 @@ const BURST = Number(process.env.VNF_FWD_BURST ?? 32);
 const FLOWS = Number(process.env.VNF_FWD_FLOWS ?? 16);
 const XDP_RING = Number(process.env.VNF_FWD_XDP_RING ?? 1024);
 const TIMING = process.env.VNF_FWD_TIMING === '1';
+// 'drop' (default): an nftables ingress rule in h2 drops the flood first (apt-get install nftables),
+// so only the forwarding is measured; 'stack': h2's own stack receives it (UDP to a closed port).
+const SINK = process.env.VNF_FWD_SINK ?? 'drop';
 const KINDS = (process.env.VNF_FWD_KINDS ?? 'kernel,kernel-rps,afXdp,afPacket,tap').split(',');
 const GEN_CPU = '1';
 const ROUTER_CPU = '0';
@@ -92,6 +95,13 @@ async function setUp(kind, commands) {
     }
     // Neighbours resolved before the first window (the generator never ARPs).
     await topo.exec('h2', 'ping', ['-c', '1', '-W', '1', ADDRS.rtP1], { okCodes: [0, 1] });
+    if (SINK === 'drop') {
+      // h2 drops the flood (UDP to port 9, xdp-gen's default) at ingress, counted in rx_packets
+      // before the hook: the sink's IP/UDP/ICMP work leaves the CPU that transmits to it, for
+      // the kernel and ours alike.
+      const nft = 'table netdev vnfsink {\n chain in {\n  type filter hook ingress device eth0 priority 0;\n  udp dport 9 drop\n }\n}\n';
+      await topo.exec('h2', 'nft', ['-f', '-'], { input: nft });
+    }
     return env;
   } catch (err) {
     await topo.destroy();
