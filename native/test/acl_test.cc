@@ -246,15 +246,18 @@ TEST(acl_classbench_differential) {
       std::printf("    skipped %s (%s; set VNF_CLASSBENCH_DIR)\n", name, e.c_str());
       continue;
     }
+    BuildOptions portable;
+    portable.simd = false;
     auto c = MustBuild(rules);
-    if (!c) continue;
+    auto cp = MustBuild(rules, portable);
+    if (!c || !cp) continue;
     const ClassifierStats& s = c->stats();
-    std::printf("    %-9s %5u rules: %u trees, %u nodes, %u leaves, %u records, depth %u, max leaf %u, %.2f MB, %.0f ms\n",
+    std::printf("    %-9s %5u rules: %u trees, %u nodes, %u leaves, %u records, depth %u, max leaf %u, %.2f MB, %.0f ms%s\n",
                 name, s.rules, s.trees, s.nodes, s.leaves, s.leaf_records, s.max_depth, s.max_leaf,
-                double(s.memory_bytes) / 1e6, s.build_seconds * 1e3);
+                double(s.memory_bytes) / 1e6, s.build_seconds * 1e3, s.simd ? ", avx-512" : "");
     const size_t n = 20000;
     const Trace t = GenerateTrace(rules, n, 1, 0.75);
-    std::vector<uint32_t> got(n), want(n);
+    std::vector<uint32_t> got(n), want(n), got_portable(n);
     const Keys k = t.keys();
     // Odd burst sizes cover the partial groups.
     for (size_t off = 0, b = 1; off < n; off += b, b = b % 97 + 7) {
@@ -262,6 +265,8 @@ TEST(acl_classbench_differential) {
       const Keys kk = t.keys(off);
       c->Classify(&kk, uint32_t(m), got.data() + off);
     }
+    cp->Classify(&k, uint32_t(n), got_portable.data());
+    CHECK(got_portable == got);
     LinearClassifier(rules).Classify(&k, uint32_t(n), want.data());
     size_t bad = 0, hits = 0;
     for (size_t i = 0; i < n; i++) {
@@ -327,6 +332,8 @@ TEST(acl_random_differential) {
     o.max_cut_bits = pick({1, 3, 8, 16});
     o.small_prefix = pick({8, 16, 24});
     o.partition = rng.Below(4) != 0;
+    o.simd = rng.Below(2) != 0;
+    if (rng.Below(8) == 0) o.max_memory_bytes = rng.Below(3) * 2048;  // budget hit: big leaves
     auto c = MustBuild(rules, o);
     if (!c) return;
     const uint32_t n = 200;

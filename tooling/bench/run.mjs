@@ -7,11 +7,14 @@
 //   protocols  burst parsing of mix.pcap with the outer and inner 5-tuples, in order and
 //              shuffled                                                vs  plain C++, gopacket
 //   pipeline   generator -> parse -> two TS stages -> null, 1 and 2 workers (scaling)
+//   acl        native classifier on ClassBench acl1/fw1/ipc1 1K and 10K: Mpps, build time, memory,
+//              and per-packet agreement                               vs  DPDK rte_acl (dpdk-test-acl)
 //
-// Usage: node tooling/bench/run.mjs [core] [protocols]   (default: all suites)
+// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [acl]   (default: all suites)
 // Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aclSuite } from './acl-suite.mjs';
 import { coreSuite } from './core-suite.mjs';
 import { pipelineSuite } from './pipeline-suite.mjs';
 import { protocolsSuite } from './protocols-suite.mjs';
@@ -19,7 +22,7 @@ import { machine, printTable, writeResults } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite };
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, acl: aclSuite };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {

@@ -76,6 +76,8 @@ struct BuildOptions {
   uint32_t max_cut_bits = 12;  // at most 2^this children per node
   uint32_t small_prefix = 16;  // a prefix at least this long is "small" (partitioning)
   bool partition = true;       // split rules into subsets by small/large addresses (EffiCuts/CutSplit)
+  bool simd = true;            // use the AVX-512 data path when the CPU has it (else portable C++)
+  size_t max_memory_bytes = size_t(64) << 20;  // past this, stop cutting: every further node is a leaf
 };
 
 struct ClassifierStats {
@@ -83,7 +85,9 @@ struct ClassifierStats {
   uint32_t trees = 0;
   uint32_t nodes = 0;        // cut nodes
   uint32_t leaves = 0;       // distinct leaves
-  uint32_t leaf_records = 0; // rule copies held in leaves
+  uint32_t leaf_records = 0; // rule copies held in distinct leaves
+  bool simd = false;         // AVX-512 data path in use
+  bool budget_hit = false;   // max_memory_bytes was reached: some leaves are larger than leaf_size
   uint32_t max_depth = 0;
   uint32_t max_leaf = 0;     // rules in the largest leaf
   size_t memory_bytes = 0;   // everything Classify reads

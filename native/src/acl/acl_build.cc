@@ -19,6 +19,16 @@ std::string Fmt(const char* fmt, auto... args) {
   return buf;
 }
 
+bool CpuHasAvx512() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 uint32_t PrefixMask(uint32_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
 
 // A rule as the builder sees it: an inclusive box in every tree dimension.
@@ -52,6 +62,12 @@ class Builder {
     if (ids.empty()) return Ref{kRefEmpty, 0};
     const uint32_t n = uint32_t(ids.size());
     if (n <= opt_.leaf_size) return Leaf(ids);
+    // Replication compounds level over level; past the memory budget every node is a leaf
+    // (bigger leaves, slower lookups, bounded memory and build time).
+    if (out_->refs.size() * sizeof(Ref) + out_->blocks.size() * sizeof(Block) > opt_.max_memory_bytes) {
+      st_->budget_hit = true;
+      return Leaf(ids);
+    }
 
     // Pick the cut: per dimension the most bits the space budget allows, then the dimension
     // whose fullest child is smallest (fewest copies on a tie).
@@ -167,31 +183,39 @@ class Builder {
   }
 
   Ref Leaf(const std::vector<uint32_t>& ids) {
+    const uint32_t nblocks = uint32_t((ids.size() + kBlockLanes - 1) / kBlockLanes);
     auto it = leaves_.find(ids);
-    if (it != leaves_.end()) return MakeLeaf(uint32_t(ids.size()), it->second);
-    const uint32_t base = uint32_t(out_->recs.size());
-    for (uint32_t id : ids) {
-      const BRule& r = rules_[id];
-      Rec rec{};
-      rec.src_lo = uint32_t(r.lo[kDimSrc]);
-      rec.src_span = uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc]);
-      rec.dst_lo = uint32_t(r.lo[kDimDst]);
-      rec.dst_span = uint32_t(r.hi[kDimDst] - r.lo[kDimDst]);
-      rec.sp_lo = uint16_t(r.lo[kDimSport]);
-      rec.sp_span = uint16_t(r.hi[kDimSport] - r.lo[kDimSport]);
-      rec.dp_lo = uint16_t(r.lo[kDimDport]);
-      rec.dp_span = uint16_t(r.hi[kDimDport] - r.lo[kDimDport]);
-      rec.proto = r.proto;
-      rec.proto_mask = r.proto_mask;
-      rec.flags = r.flags;
-      rec.flags_mask = r.flags_mask;
-      rec.rank = id;
-      out_->recs.push_back(rec);
+    if (it != leaves_.end()) return MakeLeaf(nblocks, it->second);
+    const uint32_t base = uint32_t(out_->blocks.size());
+    out_->blocks.resize(base + nblocks);
+    for (uint32_t k = 0; k < nblocks * kBlockLanes; k++) {
+      Block& bl = out_->blocks[base + k / kBlockLanes];
+      const uint32_t l = k % kBlockLanes;
+      if (k >= ids.size()) {  // never matches: src must be 1 and (pf & 0) == 1
+        bl.src_lo[l] = 1;
+        bl.src_span[l] = 0;
+        bl.dst_lo[l] = bl.dst_span[l] = bl.port_lo[l] = bl.port_span[l] = 0;
+        bl.pf_val[l] = 1;
+        bl.pf_mask[l] = 0;
+        bl.rank[l] = kNoRank;
+        continue;
+      }
+      const BRule& r = rules_[ids[k]];
+      bl.src_lo[l] = uint32_t(r.lo[kDimSrc]);
+      bl.src_span[l] = uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc]);
+      bl.dst_lo[l] = uint32_t(r.lo[kDimDst]);
+      bl.dst_span[l] = uint32_t(r.hi[kDimDst] - r.lo[kDimDst]);
+      bl.port_lo[l] = uint32_t(r.lo[kDimSport]) | uint32_t(r.lo[kDimDport]) << 16;
+      bl.port_span[l] = uint32_t(r.hi[kDimSport] - r.lo[kDimSport]) | uint32_t(r.hi[kDimDport] - r.lo[kDimDport]) << 16;
+      bl.pf_val[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8;
+      bl.pf_mask[l] = uint32_t(r.proto_mask) | uint32_t(r.flags_mask) << 8;
+      bl.rank[l] = ids[k];
     }
     leaves_.emplace(ids, base);
     st_->leaves++;
+    st_->leaf_records += uint32_t(ids.size());
     st_->max_leaf = std::max<uint32_t>(st_->max_leaf, uint32_t(ids.size()));
-    return MakeLeaf(uint32_t(ids.size()), base);
+    return MakeLeaf(nblocks, base);
   }
 
   const BuildOptions& opt_;
@@ -341,10 +365,11 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
   }
   std::sort(im.trees.begin(), im.trees.end(), [](const Tree& x, const Tree& y) { return x.min_rank < y.min_rank; });
   st.trees = uint32_t(im.trees.size());
-  st.leaf_records = uint32_t(im.recs.size());
   im.refs.shrink_to_fit();
-  im.recs.shrink_to_fit();
-  st.memory_bytes = im.refs.size() * sizeof(Ref) + im.recs.size() * sizeof(Rec) +
+  im.blocks.shrink_to_fit();
+  im.simd = opt.simd && CpuHasAvx512();
+  st.simd = im.simd;
+  st.memory_bytes = im.refs.size() * sizeof(Ref) + im.blocks.size() * sizeof(Block) +
                     im.trees.size() * sizeof(Tree) + im.rank_index.size() * sizeof(uint32_t) +
                     im.ext.size() * sizeof(Ext) + sizeof(Impl) + sizeof(Classifier);
   st.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,0 +1,126 @@
+// Body of the data path, compiled twice by acl_classify.cc: portable (ACL_SIMD 0) and under
+// #pragma GCC target for AVX-512 (ACL_SIMD 1, block matching with 256-bit compares into mask
+// registers). Only BlockMatch differs; the compiler may also use wider code elsewhere.
+// No include guard on purpose.
+
+struct Key {
+  uint32_t v[8];  // by Dim; v[7] = 0
+  uint32_t port;  // sport | dport << 16
+  uint32_t pf;    // proto | tcp flags << 8
+};
+
+// Bit l set when lane l of block b matches key k (vlan/in_port aside).
+inline uint32_t BlockMatch(const Block& b, const Key& k) {
+#if ACL_SIMD
+#define ld(p) _mm256_load_si256(reinterpret_cast<const __m256i*>(p))
+  const __m256i ks = _mm256_set1_epi32(int(k.v[kDimSrc]));
+  const __m256i kd = _mm256_set1_epi32(int(k.v[kDimDst]));
+  const __m256i kp = _mm256_set1_epi32(int(k.port));
+  const __m256i kf = _mm256_set1_epi32(int(k.pf));
+  __mmask8 m = _mm256_cmple_epu32_mask(_mm256_sub_epi32(ks, ld(b.src_lo)), ld(b.src_span));
+  m = _mm256_mask_cmple_epu32_mask(m, _mm256_sub_epi32(kd, ld(b.dst_lo)), ld(b.dst_span));
+  const __mmask16 pm = _mm256_cmple_epu16_mask(_mm256_sub_epi16(kp, ld(b.port_lo)), ld(b.port_span));
+  m = _mm256_mask_cmpeq_epi32_mask(m, _mm256_movm_epi16(pm), _mm256_set1_epi32(-1));
+  m = _mm256_mask_cmpeq_epi32_mask(m, _mm256_and_si256(kf, ld(b.pf_mask)), ld(b.pf_val));
+#undef ld
+  return m;
+#else
+  uint32_t m = 0;
+  const uint32_t s = k.v[kDimSrc], d = k.v[kDimDst];
+  const uint32_t sp = k.port & 0xffff, dp = k.port >> 16;
+  for (uint32_t l = 0; l < kBlockLanes; l++) {
+    const uint32_t ok = (s - b.src_lo[l] <= b.src_span[l]) & (d - b.dst_lo[l] <= b.dst_span[l]) &
+                        (((sp - b.port_lo[l]) & 0xffff) <= (b.port_span[l] & 0xffff)) &
+                        (((dp - (b.port_lo[l] >> 16)) & 0xffff) <= (b.port_span[l] >> 16)) &
+                        ((k.pf & b.pf_mask[l]) == b.pf_val[l]);
+    m |= ok << l;
+  }
+  return m;
+#endif
+}
+
+inline bool ExtMatches(const Ext& e, const Key& k) {
+  return (uint16_t(k.v[kDimVlan] - e.vlan_lo) <= e.vlan_span) &
+         (uint16_t(k.v[kDimPort] - e.port_lo) <= e.port_span);
+}
+
+// Lowers *best to the rank of the leaf's first matching rule, if that is better.
+inline void ScanLeaf(const Classifier::Impl& im, Ref leaf, const Key& k, uint32_t* best) {
+  const Block* b = im.blocks.data() + leaf.base;
+  const uint32_t nb = leaf.a & ~kRefKindMask;
+  for (uint32_t j = 0; j < nb; j++) {
+    if (b[j].rank[0] >= *best) return;
+    uint32_t m = BlockMatch(b[j], k);
+    while (m) {
+      const uint32_t r = b[j].rank[__builtin_ctz(m)];
+      if (r >= *best) return;
+      if (im.ext.empty() || ExtMatches(im.ext[r], k)) {
+        *best = r;
+        return;
+      }
+      m &= m - 1;
+    }
+  }
+}
+
+void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first, uint32_t n,
+                   uint32_t* match) {
+  Key k[kGroup];
+  uint32_t best[kGroup];
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t p = first + i;
+    k[i].v[kDimSrc] = keys->src[p];
+    k[i].v[kDimDst] = keys->dst[p];
+    k[i].v[kDimSport] = keys->sport[p];
+    k[i].v[kDimDport] = keys->dport[p];
+    k[i].v[kDimProto] = keys->proto[p];
+    k[i].v[kDimVlan] = keys->vlan ? keys->vlan[p] : kNoVlan;
+    k[i].v[kDimPort] = keys->in_port ? keys->in_port[p] : 0;
+    k[i].v[7] = 0;
+    k[i].port = uint32_t(keys->sport[p]) | uint32_t(keys->dport[p]) << 16;
+    k[i].pf = uint32_t(keys->proto[p]) | uint32_t(keys->tcp_flags ? keys->tcp_flags[p] : 0) << 8;
+    best[i] = kNoRank;
+  }
+  const Ref* refs = im.refs.data();
+  for (const Tree& t : im.trees) {
+    // Packets still descending (their ref is a cut), compacted without branches after each
+    // pass: a pass touches only live packets, and its loads are independent of each other.
+    Ref cur[kGroup];
+    uint32_t live[kGroup];
+    uint32_t nlive = 0;
+    const uint32_t root_cut = (t.root.a & kRefKindMask) == kRefCut;
+    for (uint32_t i = 0; i < n; i++) {
+      const uint32_t go = best[i] > t.min_rank;
+      cur[i] = go ? t.root : Ref{kRefEmpty, 0};
+      live[nlive] = i;
+      nlive += go & root_cut;
+    }
+    while (nlive) {
+      uint32_t still = 0;
+      for (uint32_t j = 0; j < nlive; j++) {
+        const uint32_t i = live[j];
+        const Ref r = cur[i];
+        const uint32_t dim = (r.a >> 24) & 7, shift = (r.a >> 16) & 31, mask = r.a & 0xffff;
+        const Ref next = refs[r.base + ((k[i].v[dim] >> shift) & mask)];
+        cur[i] = next;
+        live[still] = i;
+        still += (next.a & kRefKindMask) == kRefCut;
+      }
+      nlive = still;
+    }
+    // Leaves: prefetch every packet's first block, then scan.
+    uint32_t at_leaf[kGroup];
+    uint32_t nleaf = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      at_leaf[nleaf] = i;
+      const uint32_t leaf = (cur[i].a & kRefKindMask) == kRefLeaf;
+      if (leaf) __builtin_prefetch(im.blocks.data() + cur[i].base, 0, 3);
+      nleaf += leaf;
+    }
+    for (uint32_t j = 0; j < nleaf; j++) {
+      const uint32_t i = at_leaf[j];
+      ScanLeaf(im, cur[i], k[i], &best[i]);
+    }
+  }
+  for (uint32_t i = 0; i < n; i++) match[first + i] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
+}
