@@ -14,7 +14,8 @@
 namespace vnf::acl {
 
 namespace {
-constexpr uint32_t kGroup = 32;  // packets descended together
+constexpr uint32_t kGroup = 32;         // packets descended together
+constexpr uint32_t kTreesTogether = 1;  // trees descended together (1: a tree can be skipped)
 }  // namespace
 
 namespace portable {

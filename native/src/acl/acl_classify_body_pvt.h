@@ -82,44 +82,53 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
     best[i] = kNoRank;
   }
   const Ref* refs = im.refs.data();
-  for (const Tree& t : im.trees) {
-    // Packets still descending (their ref is a cut), compacted without branches after each
-    // pass: a pass touches only live packets, and its loads are independent of each other.
-    Ref cur[kGroup];
-    uint32_t live[kGroup];
+  const uint32_t ntrees = uint32_t(im.trees.size());
+  for (uint32_t t0 = 0; t0 < ntrees; t0 += kTreesTogether) {
+    const uint32_t tn = ntrees - t0 < kTreesTogether ? ntrees - t0 : kTreesTogether;
+    // (tree, packet) pairs still descending (their ref is a cut), all trees at once, compacted
+    // without branches after each pass: a pass touches only live pairs, and its loads are
+    // independent of each other, so their cache misses overlap.
+    Ref cur[kTreesTogether * kGroup];
+    uint16_t live[kTreesTogether * kGroup];
     uint32_t nlive = 0;
-    const uint32_t root_cut = (t.root.a & kRefKindMask) == kRefCut;
-    for (uint32_t i = 0; i < n; i++) {
-      const uint32_t go = best[i] > t.min_rank;
-      cur[i] = go ? t.root : Ref{kRefEmpty, 0};
-      live[nlive] = i;
-      nlive += go & root_cut;
+    for (uint32_t t = 0; t < tn; t++) {
+      const Tree& tr = im.trees[t0 + t];
+      const uint32_t root_cut = (tr.root.a & kRefKindMask) == kRefCut;
+      for (uint32_t i = 0; i < n; i++) {
+        const uint32_t go = best[i] > tr.min_rank;
+        cur[t * kGroup + i] = go ? tr.root : Ref{kRefEmpty, 0};
+        live[nlive] = uint16_t(t * kGroup + i);
+        nlive += go & root_cut;
+      }
     }
     while (nlive) {
       uint32_t still = 0;
       for (uint32_t j = 0; j < nlive; j++) {
-        const uint32_t i = live[j];
-        const Ref r = cur[i];
+        const uint32_t id = live[j];
+        const Ref r = cur[id];
         const uint32_t dim = (r.a >> 24) & 7, shift = (r.a >> 16) & 31, mask = r.a & 0xffff;
-        const Ref next = refs[r.base + ((k[i].v[dim] >> shift) & mask)];
-        cur[i] = next;
-        live[still] = i;
+        const Ref next = refs[r.base + ((k[id % kGroup].v[dim] >> shift) & mask)];
+        cur[id] = next;
+        live[still] = uint16_t(id);
         still += (next.a & kRefKindMask) == kRefCut;
       }
       nlive = still;
     }
-    // Leaves: prefetch every packet's first block, then scan.
-    uint32_t at_leaf[kGroup];
+    // Leaves: prefetch every first block, then scan tree by tree (best rank falls as we go).
+    uint16_t at_leaf[kTreesTogether * kGroup];
     uint32_t nleaf = 0;
-    for (uint32_t i = 0; i < n; i++) {
-      at_leaf[nleaf] = i;
-      const uint32_t leaf = (cur[i].a & kRefKindMask) == kRefLeaf;
-      if (leaf) __builtin_prefetch(im.blocks.data() + cur[i].base, 0, 3);
-      nleaf += leaf;
+    for (uint32_t t = 0; t < tn; t++) {
+      for (uint32_t i = 0; i < n; i++) {
+        const uint32_t id = t * kGroup + i;
+        at_leaf[nleaf] = uint16_t(id);
+        const uint32_t leaf = (cur[id].a & kRefKindMask) == kRefLeaf;
+        if (leaf) __builtin_prefetch(im.blocks.data() + cur[id].base, 0, 3);
+        nleaf += leaf;
+      }
     }
     for (uint32_t j = 0; j < nleaf; j++) {
-      const uint32_t i = at_leaf[j];
-      ScanLeaf(im, cur[i], k[i], &best[i]);
+      const uint32_t id = at_leaf[j], i = id % kGroup;
+      ScanLeaf(im, cur[id], k[i], &best[i]);
     }
   }
   for (uint32_t i = 0; i < n; i++) match[first + i] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
