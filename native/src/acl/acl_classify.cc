@@ -13,6 +13,13 @@
 
 namespace vnf::acl {
 
+#ifdef VNF_ACL_PROFILE  // counters for tuning (tooling only; never in a normal build)
+uint64_t g_prof_steps, g_prof_blocks, g_prof_leaves, g_prof_trees;
+#define ACL_PROF(x) (x)
+#else
+#define ACL_PROF(x) ((void)0)
+#endif
+
 namespace {
 constexpr uint32_t kGroup = 32;         // packets descended together
 constexpr uint32_t kTreesTogether = 1;  // trees descended together (1: a tree can be skipped)

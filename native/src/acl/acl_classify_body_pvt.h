@@ -44,22 +44,28 @@ inline bool ExtMatches(const Ext& e, const Key& k) {
          (uint16_t(k.v[kDimPort] - e.port_lo) <= e.port_span);
 }
 
-// Lowers *best to the rank of the leaf's first matching rule, if that is better.
+// Lowers *best to the rank of the leaf's first matching rule, if that is better. Ranks rise
+// through the leaf, so the first set lane of the first block with one is the leaf's answer.
+template <bool kExt>
 inline void ScanLeaf(const Classifier::Impl& im, Ref leaf, const Key& k, uint32_t* best) {
   const Block* b = im.blocks.data() + leaf.base;
   const uint32_t nb = leaf.a & ~kRefKindMask;
+  ACL_PROF(g_prof_leaves++);
   for (uint32_t j = 0; j < nb; j++) {
-    if (b[j].rank[0] >= *best) return;
+    ACL_PROF(g_prof_blocks++);
     uint32_t m = BlockMatch(b[j], k);
-    while (m) {
-      const uint32_t r = b[j].rank[__builtin_ctz(m)];
-      if (r >= *best) return;
-      if (im.ext.empty() || ExtMatches(im.ext[r], k)) {
-        *best = r;
-        return;
+    if constexpr (kExt) {  // rules restricting VLAN or input port: check them lane by lane
+      for (uint32_t mm = m; mm; mm &= mm - 1) {
+        const uint32_t l = __builtin_ctz(mm);
+        if (!ExtMatches(im.ext[b[j].rank[l]], k)) m &= ~(1u << l);
       }
-      m &= m - 1;
     }
+    if (m) {
+      const uint32_t r = b[j].rank[__builtin_ctz(m)];
+      *best = r < *best ? r : *best;
+      return;
+    }
+    if (j + 1 < nb && b[j + 1].rank[0] >= *best) return;
   }
 }
 
@@ -99,10 +105,12 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
         cur[t * kGroup + i] = go ? tr.root : Ref{kRefEmpty, 0};
         live[nlive] = uint16_t(t * kGroup + i);
         nlive += go & root_cut;
+        ACL_PROF(g_prof_trees += go);
       }
     }
     while (nlive) {
       uint32_t still = 0;
+      ACL_PROF(g_prof_steps += nlive);
       for (uint32_t j = 0; j < nlive; j++) {
         const uint32_t id = live[j];
         const Ref r = cur[id];
@@ -122,13 +130,23 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
         const uint32_t id = t * kGroup + i;
         at_leaf[nleaf] = uint16_t(id);
         const uint32_t leaf = (cur[id].a & kRefKindMask) == kRefLeaf;
-        if (leaf) __builtin_prefetch(im.blocks.data() + cur[id].base, 0, 3);
+        if (leaf) {  // all five cache lines of the block
+          const char* b = reinterpret_cast<const char*>(im.blocks.data() + cur[id].base);
+          for (uint32_t off = 0; off < sizeof(Block) + 63; off += 64) __builtin_prefetch(b + off, 0, 3);
+        }
         nleaf += leaf;
       }
     }
-    for (uint32_t j = 0; j < nleaf; j++) {
-      const uint32_t id = at_leaf[j], i = id % kGroup;
-      ScanLeaf(im, cur[id], k[i], &best[i]);
+    if (im.ext.empty()) {
+      for (uint32_t j = 0; j < nleaf; j++) {
+        const uint32_t id = at_leaf[j], i = id % kGroup;
+        ScanLeaf<false>(im, cur[id], k[i], &best[i]);
+      }
+    } else {
+      for (uint32_t j = 0; j < nleaf; j++) {
+        const uint32_t id = at_leaf[j], i = id % kGroup;
+        ScanLeaf<true>(im, cur[id], k[i], &best[i]);
+      }
     }
   }
   for (uint32_t i = 0; i < n; i++) match[first + i] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
