@@ -281,6 +281,30 @@ TEST(acl_classbench_differential) {
   }
 }
 
+// More than 2^15 rules: leaf best ranks are stored shifted (a conservative bound), and the
+// rule count limit is reported.
+TEST(acl_large_rule_set) {
+  std::vector<Rule> rules;
+  for (const char* name : {"acl1_10k", "fw1_10k", "ipc1_10k", "acl1_10k"}) {
+    if (!LoadClassBench(ClassBenchDir() + "/" + name, &rules).empty()) {
+      std::printf("    skipped (no ClassBench files; set VNF_CLASSBENCH_DIR)\n");
+      return;
+    }
+  }
+  auto c = MustBuild(rules);
+  if (!c) return;
+  const uint32_t n = 5000;
+  const Trace t = GenerateTrace(rules, n, 3, 0.9);
+  std::vector<uint32_t> got(n), want(n);
+  const Keys k = t.keys();
+  c->Classify(&k, n, got.data());
+  LinearClassifier(rules).Classify(&k, n, want.data());
+  size_t bad = 0;
+  for (uint32_t i = 0; i < n; i++) bad += got[i] != want[i];
+  CHECK_EQ(bad, 0u);
+  CHECK(Contains(Classifier::Build(std::vector<Rule>((1u << 18) + 1)).error, "too many rules: 262145 (at most 262144)"));
+}
+
 // Random small rule sets over every field, several build options, random packets near rules.
 TEST(acl_random_differential) {
   Rng rng(7);

@@ -133,7 +133,7 @@ class Builder {
       out_->refs[base + i] = r;
       if (i > 0) std::vector<uint32_t>().swap(lists[i - 1]);
     }
-    return MakeCut(d, shift, b, base);
+    return MakeCut(d, shift, b, base, ids.front());
   }
 
  private:
@@ -185,7 +185,7 @@ class Builder {
   Ref Leaf(const std::vector<uint32_t>& ids) {
     const uint32_t nblocks = uint32_t((ids.size() + kBlockLanes - 1) / kBlockLanes);
     auto it = leaves_.find(ids);
-    if (it != leaves_.end()) return MakeLeaf(nblocks, it->second);
+    if (it != leaves_.end()) return MakeLeaf(nblocks, it->second, ids.front(), out_->leaf_rank_shift);
     const uint32_t base = uint32_t(out_->blocks.size());
     out_->blocks.resize(base + nblocks);
     for (uint32_t k = 0; k < nblocks * kBlockLanes; k++) {
@@ -215,7 +215,7 @@ class Builder {
     st_->leaves++;
     st_->leaf_records += uint32_t(ids.size());
     st_->max_leaf = std::max<uint32_t>(st_->max_leaf, uint32_t(ids.size()));
-    return MakeLeaf(nblocks, base);
+    return MakeLeaf(nblocks, base, ids.front(), out_->leaf_rank_shift);
   }
 
   const BuildOptions& opt_;
@@ -282,8 +282,8 @@ Classifier::~Classifier() = default;
 BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& opt) {
   BuildResult res;
   const auto t0 = std::chrono::steady_clock::now();
-  if (rules.size() >= (1u << 30)) {
-    res.error = "too many rules";
+  if (rules.size() > kMaxRules) {
+    res.error = "too many rules: " + std::to_string(rules.size()) + " (at most " + std::to_string(kMaxRules) + ")";
     return res;
   }
   for (size_t i = 0; i < rules.size(); i++) {
@@ -308,6 +308,7 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
   std::stable_sort(order.begin(), order.end(),
                    [&](uint32_t a, uint32_t b) { return rules[a].priority < rules[b].priority; });
   im.rank_index = order;
+  while ((rules.size() >> im.leaf_rank_shift) > (1u << 15)) im.leaf_rank_shift++;
 
   std::vector<BRule> br(rules.size());
   bool ext = false;

@@ -21,8 +21,15 @@ uint64_t g_prof_steps, g_prof_blocks, g_prof_leaves, g_prof_trees;
 #endif
 
 namespace {
-constexpr uint32_t kGroup = 32;         // packets descended together
-constexpr uint32_t kTreesTogether = 1;  // trees descended together (1: a tree can be skipped)
+#ifndef VNF_ACL_GROUP  // overridable for tuning experiments only
+#define VNF_ACL_GROUP 32
+#endif
+#ifndef VNF_ACL_TREES_TOGETHER
+#define VNF_ACL_TREES_TOGETHER 1
+#endif
+constexpr uint32_t kGroup = VNF_ACL_GROUP;                   // packets descended together
+constexpr uint32_t kTreesTogether = VNF_ACL_TREES_TOGETHER;  // trees descended together (1: a tree can be skipped)
+static_assert(kGroup * kTreesTogether <= 65536);
 }  // namespace
 
 namespace portable {

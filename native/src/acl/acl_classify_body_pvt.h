@@ -49,7 +49,7 @@ inline bool ExtMatches(const Ext& e, const Key& k) {
 template <bool kExt>
 inline void ScanLeaf(const Classifier::Impl& im, Ref leaf, const Key& k, uint32_t* best) {
   const Block* b = im.blocks.data() + leaf.base;
-  const uint32_t nb = leaf.a & ~kRefKindMask;
+  const uint32_t nb = RefLeafBlocks(leaf.a);
   ACL_PROF(g_prof_leaves++);
   for (uint32_t j = 0; j < nb; j++) {
     ACL_PROF(g_prof_blocks++);
@@ -101,7 +101,7 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
       const Tree& tr = im.trees[t0 + t];
       const uint32_t root_cut = (tr.root.a & kRefKindMask) == kRefCut;
       for (uint32_t i = 0; i < n; i++) {
-        const uint32_t go = best[i] > tr.min_rank;
+        const uint32_t go = best[i] > tr.min_rank;  // the tree may still beat the match
         cur[t * kGroup + i] = go ? tr.root : Ref{kRefEmpty, 0};
         live[nlive] = uint16_t(t * kGroup + i);
         nlive += go & root_cut;
@@ -114,11 +114,12 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
       for (uint32_t j = 0; j < nlive; j++) {
         const uint32_t id = live[j];
         const Ref r = cur[id];
-        const uint32_t dim = (r.a >> 24) & 7, shift = (r.a >> 16) & 31, mask = r.a & 0xffff;
-        const Ref next = refs[r.base + ((k[id % kGroup].v[dim] >> shift) & mask)];
+        const uint32_t i = id % kGroup;
+        const Ref next = refs[r.base + ((k[i].v[RefDim(r.a)] >> RefShift(r.a)) & RefMask(r.a))];
         cur[id] = next;
         live[still] = uint16_t(id);
-        still += (next.a & kRefKindMask) == kRefCut;
+        // Keeps descending through cuts whose subtree may still beat the packet's match.
+        still += ((next.a & kRefKindMask) == kRefCut) & (best[i] > RefCutMinRank(next.a));
       }
       nlive = still;
     }
@@ -129,7 +130,8 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
       for (uint32_t i = 0; i < n; i++) {
         const uint32_t id = t * kGroup + i;
         at_leaf[nleaf] = uint16_t(id);
-        const uint32_t leaf = (cur[id].a & kRefKindMask) == kRefLeaf;
+        const uint32_t leaf = ((cur[id].a & kRefKindMask) == kRefLeaf) &
+                              (best[id % kGroup] > RefLeafMinRank(cur[id].a, im.leaf_rank_shift));
         if (leaf) {  // all five cache lines of the block
           const char* b = reinterpret_cast<const char*>(im.blocks.data() + cur[id].base);
           for (uint32_t off = 0; off < sizeof(Block) + 63; off += 64) __builtin_prefetch(b + off, 0, 3);

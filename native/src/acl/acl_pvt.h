@@ -19,7 +19,11 @@ enum Dim : uint32_t { kDimSrc, kDimDst, kDimSport, kDimDport, kDimProto, kDimVla
 constexpr uint8_t kDimBits[kDims] = {32, 32, 16, 16, 8, 16, 16};
 constexpr const char* kDimNames[kDims] = {"src", "dst", "sport", "dport", "proto", "vlan", "in_port"};
 
-// kind (2 bits) | cut: dim (6) shift (8) mask (16) | leaf: number of blocks (30)
+// 32-bit head of a reference:
+//   cut:  kind (2) | dim (3) | shift (5) | bits - 1 (4) | best rank in the subtree (18)
+//   leaf: kind (2) | blocks - 1 (15) | best rank in the leaf >> leaf_rank_shift (15)
+// The best rank lets a packet that already holds a better match stop descending (a
+// conservative lower bound for leaves of classifiers with more than 2^15 rules).
 struct Ref {
   uint32_t a;
   uint32_t base;  // cut: index of the first child in refs; leaf: index of the first block
@@ -28,11 +32,21 @@ constexpr uint32_t kRefCut = 0u << 30;
 constexpr uint32_t kRefLeaf = 1u << 30;
 constexpr uint32_t kRefEmpty = 2u << 30;
 constexpr uint32_t kRefKindMask = 3u << 30;
+constexpr uint32_t kMaxRules = 1u << 18;
+constexpr uint32_t kMaxLeafBlocks = 1u << 15;  // kMaxRules / 8
 
-inline Ref MakeCut(uint32_t dim, uint32_t shift, uint32_t bits, uint32_t base) {
-  return Ref{kRefCut | (dim << 24) | (shift << 16) | ((1u << bits) - 1), base};
+inline Ref MakeCut(uint32_t dim, uint32_t shift, uint32_t bits, uint32_t base, uint32_t min_rank) {
+  return Ref{kRefCut | (dim << 27) | (shift << 22) | ((bits - 1) << 18) | min_rank, base};
 }
-inline Ref MakeLeaf(uint32_t count, uint32_t base) { return Ref{kRefLeaf | count, base}; }
+inline Ref MakeLeaf(uint32_t blocks, uint32_t base, uint32_t min_rank, uint32_t rank_shift) {
+  return Ref{kRefLeaf | ((blocks - 1) << 15) | (min_rank >> rank_shift), base};
+}
+inline uint32_t RefDim(uint32_t a) { return (a >> 27) & 7; }
+inline uint32_t RefShift(uint32_t a) { return (a >> 22) & 31; }
+inline uint32_t RefMask(uint32_t a) { return (2u << ((a >> 18) & 15)) - 1; }
+inline uint32_t RefCutMinRank(uint32_t a) { return a & 0x3ffff; }
+inline uint32_t RefLeafBlocks(uint32_t a) { return ((a >> 15) & 0x7fff) + 1; }
+inline uint32_t RefLeafMinRank(uint32_t a, uint32_t rank_shift) { return (a & 0x7fff) << rank_shift; }
 
 // A leaf is a run of blocks of 8 rules, structure of arrays, in rank order (the last block
 // padded with lanes that never match and rank kNoRank). A lane matches when every range holds,
@@ -67,6 +81,7 @@ struct Classifier::Impl {
   std::vector<uint32_t> rank_index; // rank -> rule index
   std::vector<Ext> ext;             // by rank; empty when no rule restricts vlan or in_port
   bool simd = false;                // AVX-512 data path (chosen at build time from the CPU)
+  uint32_t leaf_rank_shift = 0;     // see Ref
 };
 
 }  // namespace vnf::acl
