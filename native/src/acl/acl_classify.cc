@@ -22,7 +22,7 @@ uint64_t g_prof_steps, g_prof_blocks, g_prof_leaves, g_prof_trees;
 
 namespace {
 #ifndef VNF_ACL_GROUP  // overridable for tuning experiments only
-#define VNF_ACL_GROUP 32
+#define VNF_ACL_GROUP 64
 #endif
 #ifndef VNF_ACL_TREES_TOGETHER
 #define VNF_ACL_TREES_TOGETHER 1
