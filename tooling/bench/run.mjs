@@ -9,12 +9,15 @@
 //   pipeline   generator -> parse -> two TS stages -> null, 1 and 2 workers (scaling)
 //   forward    64-byte UDP h1 -> vnf-router (AF_XDP, AF_PACKET, TAP) -> h2 in network
 //              namespaces                                              vs  Linux kernel forwarding
-//              (root; iproute2, ethtool, tc; `npx turbo run build` first)
+//              (root; iproute2, ethtool, nftables; `npx turbo run build` first)
+//   acl        native classifier on ClassBench acl1/fw1/ipc1 1K and 10K: Mpps, build time, memory,
+//              and per-packet agreement                               vs  DPDK rte_acl (dpdk-test-acl)
 //
-// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward]   (default: all suites)
+// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward] [acl]   (default: all suites)
 // Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { aclSuite } from './acl-suite.mjs';
 import { coreSuite } from './core-suite.mjs';
 import { forwardSuite } from './forward-suite.mjs';
 import { pipelineSuite } from './pipeline-suite.mjs';
@@ -23,7 +26,7 @@ import { machine, printTable, writeResults } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite };
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite, acl: aclSuite };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {

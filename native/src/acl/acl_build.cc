@@ -1,0 +1,418 @@
+// Rule validation and the off-data-path compiler (see acl_pvt.h for the layout, docs/acl.md for
+// the algorithm): rules partitioned by address size, one cutting tree per subset (HiCuts-style
+// equal cuts on one field per node, chosen to minimise the largest child under a space budget),
+// covered rules dropped, identical leaves and equal sibling subtrees shared.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "acl/acl_pvt.h"
+
+namespace vnf::acl {
+
+namespace {
+
+std::string Fmt(const char* fmt, auto... args) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+bool CpuHasAvx512() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
+uint32_t PrefixMask(uint32_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
+
+// A rule as the builder sees it: an inclusive box in every tree dimension.
+struct BRule {
+  uint64_t lo[kDims], hi[kDims];
+  bool exact;  // the box is the whole rule (no proto/flags mask a box cannot express)
+  uint8_t proto, proto_mask, flags, flags_mask;
+};
+
+struct Box {
+  uint64_t lo[kDims];
+  uint8_t w[kDims];  // region in dim d: [lo, lo + 2^w - 1], lo aligned to 2^w
+  uint64_t Hi(uint32_t d) const { return lo[d] + ((uint64_t(1) << w[d]) - 1); }
+};
+
+class Builder {
+ public:
+  Builder(const BuildOptions& opt, const std::vector<BRule>& rules, Classifier::Impl* out,
+          ClassifierStats* st)
+      : opt_(opt), rules_(rules), out_(out), st_(st) {}
+
+  Ref Build(std::vector<uint32_t> ids, const Box& box, uint32_t depth) {
+    st_->max_depth = std::max(st_->max_depth, depth);
+    // A rule covering the whole region hides every later rule.
+    for (size_t k = 0; k < ids.size(); k++) {
+      if (Covers(rules_[ids[k]], box)) {
+        ids.resize(k + 1);
+        break;
+      }
+    }
+    if (ids.empty()) return Ref{kRefEmpty, 0};
+    const uint32_t n = uint32_t(ids.size());
+    if (n <= opt_.leaf_size) return Leaf(ids);
+    // Replication compounds level over level; past the memory budget every node is a leaf
+    // (bigger leaves, slower lookups, bounded memory and build time).
+    if (out_->refs.size() * sizeof(Ref) + out_->blocks.size() * sizeof(Block) > opt_.max_memory_bytes) {
+      st_->budget_hit = true;
+      return Leaf(ids);
+    }
+
+    // Pick the cut: per dimension the most bits the space budget allows, then the dimension
+    // whose fullest child is smallest (fewest copies on a tie).
+    int best_d = -1;
+    uint32_t best_bits = 0, best_max = n;
+    uint64_t best_total = ~uint64_t(0);
+    const uint64_t budget = uint64_t(opt_.space_factor) * n;
+    for (uint32_t d = 0; d < kDims; d++) {
+      if (box.w[d] == 0) continue;
+      bool useful = false;
+      for (uint32_t id : ids) {
+        if (rules_[id].lo[d] > box.lo[d] || rules_[id].hi[d] < box.Hi(d)) { useful = true; break; }
+      }
+      if (!useful) continue;
+      const uint32_t maxb = std::min<uint32_t>(box.w[d], opt_.max_cut_bits);
+      uint32_t cand_bits = 0, cand_max = n;
+      uint64_t cand_total = 0;
+      for (uint32_t b = 1; b <= maxb; b++) {
+        const uint64_t children = uint64_t(1) << b;
+        if (children > budget) break;
+        uint64_t total = 0;
+        uint32_t mx = 0;
+        Count(ids, box, d, b, &total, &mx);
+        if (total + children > budget && b > 1) break;
+        if (mx < cand_max || (mx == cand_max && cand_bits == 0)) {
+          cand_bits = b; cand_max = mx; cand_total = total;
+        }
+      }
+      if (cand_bits == 0 || cand_max >= n) continue;
+      if (cand_max < best_max || (cand_max == best_max && cand_total < best_total)) {
+        best_d = int(d); best_bits = cand_bits; best_max = cand_max; best_total = cand_total;
+      }
+    }
+    if (best_d < 0) return Leaf(ids);  // nothing separates these rules further
+
+    const uint32_t d = uint32_t(best_d), b = best_bits;
+    const uint32_t shift = box.w[d] - b;
+    const uint32_t children = 1u << b;
+    std::vector<std::vector<uint32_t>> lists(children);
+    std::vector<uint8_t> partial(children, 0);
+    for (uint32_t id : ids) {
+      uint32_t a, c;
+      bool pa, pc;
+      Span(rules_[id], box, d, shift, &a, &c, &pa, &pc);
+      for (uint32_t i = a; i <= c; i++) lists[i].push_back(id);
+      if (pa) partial[a] = 1;
+      if (pc) partial[c] = 1;
+    }
+    const uint32_t base = uint32_t(out_->refs.size());
+    out_->refs.resize(base + children);
+    st_->nodes++;
+    Box child = box;
+    child.w[d] = uint8_t(box.w[d] - b);
+    for (uint32_t i = 0; i < children; i++) {
+      // Siblings with the same rules, each rule spanning both whole, see identical geometry:
+      // one subtree serves both.
+      if (i > 0 && !partial[i] && !partial[i - 1] && lists[i] == lists[i - 1]) {
+        out_->refs[base + i] = out_->refs[base + i - 1];
+        continue;
+      }
+      child.lo[d] = box.lo[d] + (uint64_t(i) << shift);
+      const Ref r = Build(lists[i], child, depth + 1);
+      out_->refs[base + i] = r;
+      if (i > 0) std::vector<uint32_t>().swap(lists[i - 1]);
+    }
+    return MakeCut(d, shift, b, base, ids.front());
+  }
+
+ private:
+  bool Covers(const BRule& r, const Box& box) const {
+    if (!r.exact) return false;
+    for (uint32_t d = 0; d < kDims; d++) {
+      if (r.lo[d] > box.lo[d] || r.hi[d] < box.Hi(d)) return false;
+    }
+    return true;
+  }
+
+  // Child span [a, c] of rule r when dim d of box is cut at `shift`; pa/pc: the first/last
+  // child is only partly covered.
+  static void Span(const BRule& r, const Box& box, uint32_t d, uint32_t shift, uint32_t* a,
+                   uint32_t* c, bool* pa, bool* pc) {
+    const uint64_t lo = std::max(r.lo[d], box.lo[d]);
+    const uint64_t hi = std::min(r.hi[d], box.Hi(d));
+    *a = uint32_t((lo - box.lo[d]) >> shift);
+    *c = uint32_t((hi - box.lo[d]) >> shift);
+    const uint64_t step = uint64_t(1) << shift;
+    *pa = ((lo - box.lo[d]) & (step - 1)) != 0 || (*a == *c && ((hi - box.lo[d] + 1) & (step - 1)) != 0);
+    *pc = ((hi - box.lo[d] + 1) & (step - 1)) != 0 || (*a == *c && *pa);
+  }
+
+  void Count(const std::vector<uint32_t>& ids, const Box& box, uint32_t d, uint32_t b,
+             uint64_t* total, uint32_t* mx) {
+    const uint32_t children = 1u << b;
+    const uint32_t shift = box.w[d] - b;
+    diff_.assign(children + 1, 0);
+    for (uint32_t id : ids) {
+      uint32_t a, c;
+      bool pa, pc;
+      Span(rules_[id], box, d, shift, &a, &c, &pa, &pc);
+      diff_[a]++;
+      diff_[c + 1]--;
+    }
+    int64_t run = 0;
+    uint64_t t = 0;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < children; i++) {
+      run += diff_[i];
+      t += uint64_t(run);
+      m = std::max(m, uint32_t(run));
+    }
+    *total = t;
+    *mx = m;
+  }
+
+  Ref Leaf(const std::vector<uint32_t>& ids) {
+    const uint32_t nblocks = uint32_t((ids.size() + kBlockLanes - 1) / kBlockLanes);
+    auto it = leaves_.find(ids);
+    if (it != leaves_.end()) return MakeLeaf(nblocks, it->second, ids.front(), out_->leaf_rank_shift);
+    const uint32_t base = uint32_t(out_->blocks.size());
+    out_->blocks.resize(base + nblocks);
+    for (uint32_t k = 0; k < nblocks * kBlockLanes; k++) {
+      Block& bl = out_->blocks[base + k / kBlockLanes];
+      const uint32_t l = k % kBlockLanes;
+      if (k >= ids.size()) {  // never matches: src must be 1 and (pf & 0) == 1
+        bl.src_lo[l] = 1;
+        bl.src_span[l] = 0;
+        bl.dst_lo[l] = bl.dst_span[l] = bl.port_lo[l] = bl.port_span[l] = 0;
+        bl.pf_val[l] = 1;
+        bl.pf_mask[l] = 0;
+        bl.rank[l] = kNoRank;
+        continue;
+      }
+      const BRule& r = rules_[ids[k]];
+      bl.src_lo[l] = uint32_t(r.lo[kDimSrc]);
+      bl.src_span[l] = uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc]);
+      bl.dst_lo[l] = uint32_t(r.lo[kDimDst]);
+      bl.dst_span[l] = uint32_t(r.hi[kDimDst] - r.lo[kDimDst]);
+      bl.port_lo[l] = uint32_t(r.lo[kDimSport]) | uint32_t(r.lo[kDimDport]) << 16;
+      bl.port_span[l] = uint32_t(r.hi[kDimSport] - r.lo[kDimSport]) | uint32_t(r.hi[kDimDport] - r.lo[kDimDport]) << 16;
+      bl.pf_val[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8;
+      bl.pf_mask[l] = uint32_t(r.proto_mask) | uint32_t(r.flags_mask) << 8;
+      bl.rank[l] = ids[k];
+    }
+    leaves_.emplace(ids, base);
+    st_->leaves++;
+    st_->leaf_records += uint32_t(ids.size());
+    st_->max_leaf = std::max<uint32_t>(st_->max_leaf, uint32_t(ids.size()));
+    return MakeLeaf(nblocks, base, ids.front(), out_->leaf_rank_shift);
+  }
+
+  const BuildOptions& opt_;
+  const std::vector<BRule>& rules_;
+  Classifier::Impl* out_;
+  ClassifierStats* st_;
+  std::vector<int64_t> diff_;
+  std::map<std::vector<uint32_t>, uint32_t> leaves_;
+};
+
+}  // namespace
+
+void SetIcmp(Rule* r, int type, int code, uint8_t proto) {
+  r->proto = proto;
+  r->proto_mask = 0xff;
+  r->sport_lo = type < 0 ? 0 : uint16_t(type);
+  r->sport_hi = type < 0 ? 255 : uint16_t(type);
+  r->dport_lo = code < 0 ? 0 : uint16_t(code);
+  r->dport_hi = code < 0 ? 255 : uint16_t(code);
+}
+
+std::string ValidateRule(const Rule& r, uint32_t index) {
+  auto err = [&](const char* field, const std::string& what) {
+    return Fmt("rule %u: %s: %s", index, field, what.c_str());
+  };
+  if (r.family != Family::kIpv4 && r.family != Family::kIpv6) {
+    return err("family", Fmt("unknown address family %u", unsigned(r.family)));
+  }
+  if (r.family == Family::kIpv6) {
+    return err("family", "IPv6 rules are not supported by this classifier yet (IPv4 only)");
+  }
+  const unsigned bits = r.family == Family::kIpv4 ? 32 : 128;
+  if (r.src_len > bits) return err("src", Fmt("prefix length %u is longer than the %u-bit address", unsigned(r.src_len), bits));
+  if (r.dst_len > bits) return err("dst", Fmt("prefix length %u is longer than the %u-bit address", unsigned(r.dst_len), bits));
+  if (r.sport_lo > r.sport_hi) return err("sport", Fmt("inverted range %u-%u", unsigned(r.sport_lo), unsigned(r.sport_hi)));
+  if (r.dport_lo > r.dport_hi) return err("dport", Fmt("inverted range %u-%u", unsigned(r.dport_lo), unsigned(r.dport_hi)));
+  if (r.proto & ~r.proto_mask) {
+    return err("proto", Fmt("value 0x%02x has bits outside its mask 0x%02x", unsigned(r.proto), unsigned(r.proto_mask)));
+  }
+  if (r.tcp_flags & ~r.tcp_flags_mask) {
+    return err("tcp_flags", Fmt("value 0x%02x has bits outside its mask 0x%02x", unsigned(r.tcp_flags), unsigned(r.tcp_flags_mask)));
+  }
+  if (r.vlan_lo > r.vlan_hi) return err("vlan", Fmt("inverted range %u-%u", unsigned(r.vlan_lo), unsigned(r.vlan_hi)));
+  const bool vlan_any = r.vlan_lo == 0 && r.vlan_hi == 0xffff;
+  const bool vlan_untagged = r.vlan_lo == kNoVlan && r.vlan_hi == kNoVlan;
+  if (!vlan_any && !vlan_untagged && r.vlan_hi > kMaxVlanId) {
+    return err("vlan", Fmt("range %u-%u goes past VLAN id %u (untagged only: %u-%u)", unsigned(r.vlan_lo),
+                           unsigned(r.vlan_hi), unsigned(kMaxVlanId), unsigned(kNoVlan), unsigned(kNoVlan)));
+  }
+  if (r.in_port_lo > r.in_port_hi) return err("in_port", Fmt("inverted range %u-%u", unsigned(r.in_port_lo), unsigned(r.in_port_hi)));
+  const bool icmp = r.proto_mask == 0xff && (r.proto == 1 || r.proto == 58);
+  if (icmp && (r.sport_hi > 255 && !(r.sport_lo == 0 && r.sport_hi == 0xffff))) {
+    return err("sport", Fmt("ICMP type range %u-%u goes past 255", unsigned(r.sport_lo), unsigned(r.sport_hi)));
+  }
+  if (icmp && (r.dport_hi > 255 && !(r.dport_lo == 0 && r.dport_hi == 0xffff))) {
+    return err("dport", Fmt("ICMP code range %u-%u goes past 255", unsigned(r.dport_lo), unsigned(r.dport_hi)));
+  }
+  return {};
+}
+
+Classifier::Classifier() : impl_(std::make_unique<Impl>()) {}
+Classifier::~Classifier() = default;
+
+BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& opt) {
+  BuildResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (rules.size() > kMaxRules) {
+    res.error = "too many rules: " + std::to_string(rules.size()) + " (at most " + std::to_string(kMaxRules) + ")";
+    return res;
+  }
+  for (size_t i = 0; i < rules.size(); i++) {
+    std::string e = ValidateRule(rules[i], uint32_t(i));
+    if (!e.empty()) {
+      res.error = std::move(e);
+      return res;
+    }
+  }
+  if (opt.leaf_size == 0 || opt.space_factor == 0 || opt.max_cut_bits == 0 || opt.max_cut_bits > 16) {
+    res.error = "build options: leaf_size and space_factor must be > 0, max_cut_bits 1..16";
+    return res;
+  }
+  std::unique_ptr<Classifier> c(new Classifier());
+  Impl& im = *c->impl_;
+  ClassifierStats& st = c->stats_;
+  st.rules = uint32_t(rules.size());
+
+  // Rank = position by (priority, index).
+  std::vector<uint32_t> order(rules.size());
+  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return rules[a].priority < rules[b].priority; });
+  im.rank_index = order;
+  while ((rules.size() >> im.leaf_rank_shift) > (1u << 15)) im.leaf_rank_shift++;
+
+  std::vector<BRule> br(rules.size());
+  bool ext = false;
+  for (uint32_t k = 0; k < order.size(); k++) {
+    const Rule& r = rules[order[k]];
+    BRule& b = br[k];
+    const uint32_t sm = PrefixMask(r.src_len), dm = PrefixMask(r.dst_len);
+    b.lo[kDimSrc] = r.src[0] & sm;
+    b.hi[kDimSrc] = (r.src[0] & sm) | ~sm;
+    b.lo[kDimDst] = r.dst[0] & dm;
+    b.hi[kDimDst] = (r.dst[0] & dm) | ~dm;
+    b.lo[kDimSport] = r.sport_lo;
+    b.hi[kDimSport] = r.sport_hi;
+    b.lo[kDimDport] = r.dport_lo;
+    b.hi[kDimDport] = r.dport_hi;
+    const bool proto_box = r.proto_mask == 0xff || r.proto_mask == 0;
+    b.lo[kDimProto] = r.proto_mask == 0xff ? r.proto : 0;
+    b.hi[kDimProto] = r.proto_mask == 0xff ? r.proto : 0xff;
+    b.lo[kDimVlan] = r.vlan_lo;
+    b.hi[kDimVlan] = r.vlan_hi;
+    b.lo[kDimPort] = r.in_port_lo;
+    b.hi[kDimPort] = r.in_port_hi;
+    b.exact = proto_box && r.tcp_flags_mask == 0;
+    b.proto = r.proto;
+    b.proto_mask = r.proto_mask;
+    b.flags = r.tcp_flags;
+    b.flags_mask = r.tcp_flags_mask;
+    if (r.vlan_lo != 0 || r.vlan_hi != 0xffff || r.in_port_lo != 0 || r.in_port_hi != 0xffff) ext = true;
+  }
+  if (ext) {
+    im.ext.resize(br.size());
+    for (uint32_t k = 0; k < br.size(); k++) {
+      im.ext[k] = Ext{uint16_t(br[k].lo[kDimVlan]), uint16_t(br[k].hi[kDimVlan] - br[k].lo[kDimVlan]),
+                      uint16_t(br[k].lo[kDimPort]), uint16_t(br[k].hi[kDimPort] - br[k].lo[kDimPort])};
+    }
+  }
+
+  // Subsets: small source prefix; large source but small destination; both large.
+  std::vector<std::vector<uint32_t>> groups(opt.partition ? 3 : 1);
+  for (uint32_t k = 0; k < br.size(); k++) {
+    const Rule& r = rules[order[k]];
+    uint32_t g = 0;
+    if (opt.partition) {
+      g = r.src_len >= opt.small_prefix ? 0 : r.dst_len >= opt.small_prefix ? 1 : 2;
+    }
+    groups[g].push_back(k);
+  }
+  Builder b(opt, br, &im, &st);
+  Box root{};
+  for (uint32_t d = 0; d < kDims; d++) root.w[d] = kDimBits[d];
+  for (auto& g : groups) {
+    if (g.empty()) continue;
+    const uint32_t min_rank = g.front();
+    im.trees.push_back(Tree{b.Build(std::move(g), root, 0), min_rank});
+  }
+  std::sort(im.trees.begin(), im.trees.end(), [](const Tree& x, const Tree& y) { return x.min_rank < y.min_rank; });
+  st.trees = uint32_t(im.trees.size());
+  im.refs.shrink_to_fit();
+  im.blocks.shrink_to_fit();
+  im.simd = opt.simd && CpuHasAvx512();
+  st.simd = im.simd;
+  st.memory_bytes = im.refs.size() * sizeof(Ref) + im.blocks.size() * sizeof(Block) +
+                    im.trees.size() * sizeof(Tree) + im.rank_index.size() * sizeof(uint32_t) +
+                    im.ext.size() * sizeof(Ext) + sizeof(Impl) + sizeof(Classifier);
+  st.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.classifier = std::move(c);
+  return res;
+}
+
+// ---- linear reference ----
+
+LinearClassifier::LinearClassifier(std::span<const Rule> rules) {
+  std::vector<uint32_t> order(rules.size());
+  for (uint32_t i = 0; i < order.size(); i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return rules[a].priority < rules[b].priority; });
+  for (uint32_t i : order) {
+    const Rule& r = rules[i];
+    const uint32_t sm = PrefixMask(r.src_len), dm = PrefixMask(r.dst_len);
+    rules_.push_back(R{r.src[0] & sm, (r.src[0] & sm) | ~sm, r.dst[0] & dm, (r.dst[0] & dm) | ~dm,
+                       r.sport_lo, r.sport_hi, r.dport_lo, r.dport_hi, r.proto, r.proto_mask,
+                       r.tcp_flags, r.tcp_flags_mask, r.vlan_lo, r.vlan_hi, r.in_port_lo, r.in_port_hi, i});
+  }
+}
+
+void LinearClassifier::Classify(const Keys* k, uint32_t n, uint32_t* match) const {
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t s = k->src[i], d = k->dst[i];
+    const uint16_t sp = k->sport[i], dp = k->dport[i];
+    const uint8_t p = k->proto[i];
+    const uint8_t f = k->tcp_flags ? k->tcp_flags[i] : 0;
+    const uint16_t v = k->vlan ? k->vlan[i] : kNoVlan;
+    const uint16_t ip = k->in_port ? k->in_port[i] : 0;
+    match[i] = kNoMatch;
+    for (const R& r : rules_) {
+      if (s >= r.src_lo && s <= r.src_hi && d >= r.dst_lo && d <= r.dst_hi && sp >= r.sp_lo &&
+          sp <= r.sp_hi && dp >= r.dp_lo && dp <= r.dp_hi && (p & r.proto_mask) == r.proto &&
+          (f & r.flags_mask) == r.flags && v >= r.vlan_lo && v <= r.vlan_hi && ip >= r.port_lo &&
+          ip <= r.port_hi) {
+        match[i] = r.index;
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace vnf::acl

@@ -1,0 +1,87 @@
+// Private layout of a compiled classifier, shared by acl_build.cc and acl_classify.cc.
+//
+// A forest of cutting trees, one per rule subset. A tree node cuts one field ("dimension") of
+// its region into 2^k equal, aligned parts; the child for a key is (key[dim] >> shift) & mask.
+// Nodes are stored as 8-byte references inside their parent's child array, so descending one
+// level is one load. A leaf is a run of rule blocks in priority order, scanned first match
+// first; each lane holds its rule's rank (position by priority), so the smallest rank over all
+// trees wins.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "acl/acl.h"
+
+namespace vnf::acl {
+
+enum Dim : uint32_t { kDimSrc, kDimDst, kDimSport, kDimDport, kDimProto, kDimVlan, kDimPort, kDims };
+constexpr uint8_t kDimBits[kDims] = {32, 32, 16, 16, 8, 16, 16};
+constexpr const char* kDimNames[kDims] = {"src", "dst", "sport", "dport", "proto", "vlan", "in_port"};
+
+// 32-bit head of a reference:
+//   cut:  kind (2) | dim (3) | shift (5) | bits - 1 (4) | best rank in the subtree (18)
+//   leaf: kind (2) | blocks - 1 (15) | best rank in the leaf >> leaf_rank_shift (15)
+// The best rank lets a packet that already holds a better match stop descending (a
+// conservative lower bound for leaves of classifiers with more than 2^15 rules).
+struct Ref {
+  uint32_t a;
+  uint32_t base;  // cut: index of the first child in refs; leaf: index of the first block
+};
+constexpr uint32_t kRefCut = 0u << 30;
+constexpr uint32_t kRefLeaf = 1u << 30;
+constexpr uint32_t kRefEmpty = 2u << 30;
+constexpr uint32_t kRefKindMask = 3u << 30;
+constexpr uint32_t kMaxRules = 1u << 18;
+constexpr uint32_t kMaxLeafBlocks = 1u << 15;  // kMaxRules / 8
+
+inline Ref MakeCut(uint32_t dim, uint32_t shift, uint32_t bits, uint32_t base, uint32_t min_rank) {
+  return Ref{kRefCut | (dim << 27) | (shift << 22) | ((bits - 1) << 18) | min_rank, base};
+}
+inline Ref MakeLeaf(uint32_t blocks, uint32_t base, uint32_t min_rank, uint32_t rank_shift) {
+  return Ref{kRefLeaf | ((blocks - 1) << 15) | (min_rank >> rank_shift), base};
+}
+inline uint32_t RefDim(uint32_t a) { return (a >> 27) & 7; }
+inline uint32_t RefShift(uint32_t a) { return (a >> 22) & 31; }
+inline uint32_t RefMask(uint32_t a) { return (2u << ((a >> 18) & 15)) - 1; }
+inline uint32_t RefCutMinRank(uint32_t a) { return a & 0x3ffff; }
+inline uint32_t RefLeafBlocks(uint32_t a) { return ((a >> 15) & 0x7fff) + 1; }
+inline uint32_t RefLeafMinRank(uint32_t a, uint32_t rank_shift) { return (a & 0x7fff) << rank_shift; }
+
+// A leaf is a run of blocks of 8 rules, structure of arrays, in rank order (the last block
+// padded with lanes that never match and rank kNoRank). A lane matches when every range holds,
+// (key - lo) <= span in unsigned arithmetic (one compare does both bounds), and
+// (key & mask) == value for protocol and TCP flags. Ports pack sport (low 16 bits) and dport
+// (high 16 bits) of the key and of lo/span: two 16-bit ranges, one 32-bit lane. VLAN and input
+// port are tree dimensions; when any rule restricts them the leaf also checks Ext (by rank).
+constexpr uint32_t kBlockLanes = 8;
+constexpr uint32_t kNoRank = 0xffffffffu;
+struct alignas(32) Block {
+  uint32_t src_lo[kBlockLanes], src_span[kBlockLanes];
+  uint32_t dst_lo[kBlockLanes], dst_span[kBlockLanes];
+  uint32_t port_lo[kBlockLanes], port_span[kBlockLanes];
+  uint32_t pf_val[kBlockLanes], pf_mask[kBlockLanes];  // proto | tcp flags << 8
+  uint32_t rank[kBlockLanes];
+};
+static_assert(sizeof(Block) == 288);
+
+struct Ext {
+  uint16_t vlan_lo, vlan_span, port_lo, port_span;
+};
+
+struct Tree {
+  Ref root;
+  uint32_t min_rank;  // smallest rank in the tree: a packet already matched better skips it
+};
+
+struct Classifier::Impl {
+  std::vector<Ref> refs;
+  std::vector<Block> blocks;
+  std::vector<Tree> trees;          // ascending min_rank
+  std::vector<uint32_t> rank_index; // rank -> rule index
+  std::vector<Ext> ext;             // by rank; empty when no rule restricts vlan or in_port
+  bool simd = false;                // AVX-512 data path (chosen at build time from the CPU)
+  uint32_t leaf_rank_shift = 0;     // see Ref
+};
+
+}  // namespace vnf::acl
