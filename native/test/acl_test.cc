@@ -56,6 +56,12 @@ std::string ClassBenchDir() {
 
 }  // namespace
 
+// VNF_REQUIRE_ALL=1 (set by CI) turns a skipped case into a failure, as in the JS suites.
+static bool RequireAll() {
+  const char* v = std::getenv("VNF_REQUIRE_ALL");
+  return v != nullptr && std::string(v) == "1";
+}
+
 TEST(acl_hand_written_rules) {
   std::vector<Rule> rules(6);
   // 0: 10.0.0.0/8 -> any, TCP dport 22, SYN only (flags 0x02 under mask 0x12)
@@ -244,6 +250,7 @@ TEST(acl_classbench_differential) {
     const std::string e = LoadClassBench(ClassBenchDir() + "/" + name, &rules);
     if (!e.empty()) {
       std::printf("    skipped %s (%s; set VNF_CLASSBENCH_DIR)\n", name, e.c_str());
+      CHECK(!RequireAll());  // CI (VNF_REQUIRE_ALL=1): a skip is a failure
       continue;
     }
     BuildOptions portable;
@@ -288,6 +295,7 @@ TEST(acl_large_rule_set) {
   for (const char* name : {"acl1_10k", "fw1_10k", "ipc1_10k", "acl1_10k"}) {
     if (!LoadClassBench(ClassBenchDir() + "/" + name, &rules).empty()) {
       std::printf("    skipped (no ClassBench files; set VNF_CLASSBENCH_DIR)\n");
+      CHECK(!RequireAll());  // CI (VNF_REQUIRE_ALL=1): a skip is a failure
       return;
     }
   }
