@@ -50,65 +50,8 @@ export class FlowKeys extends PoolViews {
   extract(burst: Burst, inner = false): void {
     const n = Math.min(burst.count, this.version.length);
     const ids = burst.ids;
-    const x = this.view;
-    const ipv4Bit = inner ? PTYPE.INNER_IPV4 : PTYPE.IPV4;
-    const ipv6Bit = inner ? PTYPE.INNER_IPV6 : PTYPE.IPV6;
-    const l4Bits = inner ? INNER_L4 : OUTER_L4;
-    const l3Offs = inner ? this.innerL3Off : this.l3Off;
-    const l4Offs = inner ? this.innerL4Off : this.l4Off;
-    const tcpBit = inner ? PTYPE.INNER_TCP : PTYPE.TCP;
-    const icmpBit = inner ? PTYPE.INNER_ICMP : PTYPE.ICMP | PTYPE.ICMPV6;
-    const udpBit = inner ? PTYPE.INNER_UDP : PTYPE.UDP;
-    // Locals, not fields, in the loop: fewer loads for V8 to keep or repeat.
-    const { version, protocol, srcPort, dstPort, src, dst, ptype, dataOff } = this;
-    const bufferSize = this.bufferSize;
-    for (let i = 0; i < n; i++) {
-      const b = ids[i] | 0; // int32, not uint32: keeps the index arithmetic in integers
-      const t = ptype[b];
-      const k = i << 2;
-      if ((t & (ipv4Bit | ipv6Bit)) === 0) {
-        version[i] = 0;
-        protocol[i] = 0;
-        srcPort[i] = 0;
-        dstPort[i] = 0;
-        continue;
-      }
-      const base = b * bufferSize + dataOff[b];
-      const l3 = base + l3Offs[b];
-      let proto: number;
-      if (t & ipv4Bit) {
-        version[i] = 4;
-        proto = x.getUint8(l3 + 9);
-        src[k] = 0;
-        src[k + 1] = 0;
-        src[k + 2] = 0;
-        src[k + 3] = x.getUint32(l3 + 12);
-        dst[k] = 0;
-        dst[k + 1] = 0;
-        dst[k + 2] = 0;
-        dst[k + 3] = x.getUint32(l3 + 16);
-      } else {
-        version[i] = 6;
-        proto = x.getUint8(l3 + 6);
-        for (let w = 0; w < 4; w++) {
-          src[k + w] = x.getUint32(l3 + 8 + 4 * w);
-          dst[k + w] = x.getUint32(l3 + 24 + 4 * w);
-        }
-      }
-      if (t & l4Bits) {
-        const l4 = base + l4Offs[b];
-        srcPort[i] = x.getUint16(l4);
-        dstPort[i] = x.getUint16(l4 + 2);
-        // With IPv6 extension headers the fixed header's next-header is not the upper
-        // layer; the parser's bits are.
-        proto = t & tcpBit ? 6 : t & udpBit ? 17 : 132;
-      } else {
-        srcPort[i] = 0;
-        dstPort[i] = 0;
-        if (t & icmpBit) proto = version[i] === 4 ? 1 : 58;
-      }
-      protocol[i] = proto;
-    }
+    // One definition of a packet's keys: the parser's general path uses it too.
+    for (let i = 0; i < n; i++) this.extractOne(i, ids[i] | 0, inner);
     this.count = n;
   }
 
