@@ -25,7 +25,8 @@ constexpr uint32_t kNoMatch = 0xffffffffu;
 constexpr uint16_t kNoVlan = 0xffff;  // key value of an untagged packet
 constexpr uint16_t kMaxVlanId = 4095;
 
-enum class Family : uint8_t { kIpv4 = 4, kIpv6 = 6 };
+// kAny: the rule restricts neither address, so it applies to IPv4 and IPv6 packets alike.
+enum class Family : uint8_t { kAny = 0, kIpv4 = 4, kIpv6 = 6 };
 
 // One rule. Every field defaults to "any". Ranges are inclusive.
 struct Rule {
@@ -59,9 +60,17 @@ std::string ValidateRule(const Rule& r, uint32_t index);
 
 // A burst of packet keys, structure of arrays. src..proto are required; the others may be null
 // (tcp_flags: 0, vlan: kNoVlan, in_port: 0).
+//
+// Address families: `version` (may be null: every packet is IPv4) selects, per packet, IPv4
+// (4: src[i], dst[i]) or IPv6 (6: src6[4*i..4*i+3], dst6[...], most significant word first,
+// host order); any other version matches no rule. src/dst may be null when every packet is
+// IPv6, src6/dst6 when none is.
 struct Keys {
+  const uint8_t* version = nullptr;
   const uint32_t* src = nullptr;
   const uint32_t* dst = nullptr;
+  const uint32_t* src6 = nullptr;
+  const uint32_t* dst6 = nullptr;
   const uint16_t* sport = nullptr;
   const uint16_t* dport = nullptr;
   const uint8_t* proto = nullptr;
