@@ -269,6 +269,10 @@ void RegisterAfPacket(Napi::Env env, Napi::Object exports);
 void RegisterTap(Napi::Env env, Napi::Object exports);
 void RegisterAfXdp(Napi::Env env, Napi::Object exports);
 
+// The ACL tables and readers (acl_binding.cc).
+void RegisterAcl(Napi::Env env, Napi::Object exports);
+void CloseAclOfThread();
+
 // Closes every port of the thread (environment teardown), before its pools go.
 void ClosePortsOfThread(ThreadState* ts);
 

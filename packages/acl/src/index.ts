@@ -1,10 +1,12 @@
 /**
- * @vnf-sdk/acl: ACL rules for vnf-sdk appliances. This release has the rule model (typed
- * API), the readable rule file format with errors naming line and column, ClassBench
- * import, and the linear first-match reference; the native burst classifier and the
- * pipeline stage are in progress.
+ * @vnf-sdk/acl: ACLs for vnf-sdk appliances: the rule model (typed API), readable rule
+ * files with errors naming line and column, ClassBench import, tables compiled into the
+ * native burst classifier and swapped atomically while traffic flows, the pipeline stage,
+ * and the linear first-match reference.
  * @packageDocumentation
  */
 export { firstMatch, type PacketKey, ruleMatches } from './linear.js';
 export { parseClassBench, parseRuleFile } from './rule-file.js';
 export { type AclAction, type AclRule, checkRule, type Masked, type Prefix, parsePrefix, parseRange, type Range } from './rules.js';
+export { type AclRejectOptions, AclStage, type AclStageCounters, type AclStageOptions } from './stage.js';
+export { type AclLoadOptions, type AclRuleCounter, type AclSetStats, AclTable, encodeRules } from './table.js';

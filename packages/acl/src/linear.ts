@@ -5,6 +5,10 @@ export interface PacketKey {
   /** 4 or 16 address bytes. */
   src: Uint8Array;
   dst: Uint8Array;
+  /**
+   * TCP, UDP or SCTP ports; for ICMP and ICMPv6 the type and the code, as rte_acl keys them
+   * (so a port range without a protocol applies to ICMP too); 0 for packets without either.
+   */
   srcPort: number;
   dstPort: number;
   protocol: number;

@@ -16,6 +16,16 @@ export {
   type PacketMetadata,
   type SharedMempool,
 } from './mempool.js';
+export {
+  ACL_RECORD_WORDS,
+  ACL_VERDICTS,
+  type AclLoadOptions,
+  AclRecord,
+  type AclSetStats,
+  AclVerdict,
+  NativeAclReader,
+  NativeAclTable,
+} from './native-acl.js';
 export { NativePort, type NativePortKind, PORT_COUNTERS, PortCounter, waitReadable } from './native-port.js';
 export { nativeCandidates, type NativePortInfo } from './native.js';
 export { Ring, type RingOptions, type SharedRing } from './ring.js';

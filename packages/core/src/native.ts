@@ -39,6 +39,15 @@ export interface NativeBinding {
   portOpenAfPacket?(pool: number, options: object): NativePortInfo;
   portOpenTap?(pool: number, options: object): NativePortInfo;
   portOpenAfXdp?(pool: number, options: object): NativePortInfo;
+  aclTableCreate(): { handle: number; id: number };
+  aclTableAttach(id: number): number;
+  aclTableClose(handle: number): boolean;
+  aclTableLoad(handle: number, records: Uint32Array, options: object): Promise<import('./native-acl.js').AclSetStats>;
+  aclTableStats(handle: number): import('./native-acl.js').AclSetStats | null;
+  aclTableCounters(handle: number): { generation: number; counters: Float64Array } | null;
+  aclReaderCreate(tableId: number, pool: number, steps: Uint16Array, capacity: number): { handle: number; match: Uint32Array };
+  aclReaderClose(handle: number): boolean;
+  aclClassify(reader: number, burst: number, start: number, n: number): number;
   /** True when built with AddressSanitizer (native/build-asan). */
   sanitized: boolean;
 }
