@@ -5,9 +5,10 @@
  * `vnf-router: running` once every port is open) and prints its counters at the end.
  */
 import { resolve } from 'node:path';
+import { AclTable } from '@vnf-sdk/acl';
 import { VnfError } from '@vnf-sdk/core';
 import { Pipeline, type PipelineStats } from '@vnf-sdk/pipeline';
-import { loadConfig, type RouterConfig } from './config.js';
+import { loadAclRules, loadConfig, type RouterConfig } from './config.js';
 import { numberToIpv4 } from './lpm.js';
 
 const USAGE = 'usage: vnf-router <config.json> [--check]';
@@ -25,6 +26,7 @@ export function describe(config: RouterConfig): string {
     lines.push(`route ${numberToIpv4(r.network)}/${r.prefixLength} -> ${r.gateway === null ? 'attached' : `via ${numberToIpv4(r.gateway)}`} on ${config.ports[r.port]!.name}`);
   }
   for (const s of config.neighbours.static) lines.push(`static neighbour ${numberToIpv4(s.address)} on ${config.ports[s.port]!.name}`);
+  if (config.acl) lines.push(`acl ${config.acl.rules}: ${loadAclRules(config.acl.rules).length} rules, no match: ${config.acl.noMatch} (SIGHUP reloads)`);
   lines.push(`workers ${config.workers}, pool ${config.poolSize} buffers, burst ${config.burstSize}, ICMP errors ${config.icmp.ratePerSecond}/s (burst ${config.icmp.burst})`);
   return lines.join('\n');
 }
@@ -102,19 +104,38 @@ async function main(argv: string[]): Promise<number> {
   // Capture files end; live interfaces do not: stop when every port is a finished capture.
   const untilFinished = config.ports.every((p) => p.driver.type === 'pcap');
   let pipeline: Pipeline;
+  let acl: AclTable | undefined;
   try {
+    if (config.acl) acl = await AclTable.create(loadAclRules(config.acl.rules), { noMatch: config.acl.noMatch, nonIp: 'permit' });
     pipeline = await Pipeline.start({
       graph: new URL('./graph.js', import.meta.url),
       workers: config.workers,
       pool: { count: config.poolSize, name: 'router' },
-      options: { config: resolve(args[0]!) },
+      options: { config: resolve(args[0]!), aclTable: acl?.id },
       untilFinished,
       runner: { burstSize: config.burstSize, timing: flags.has('--timing') },
     });
   } catch (err) {
+    acl?.close();
     const e = err as { code?: string; message?: string };
     console.error(`vnf-router: ${e.code ?? 'Error'}: ${e.message ?? String(err)}`);
     return 1;
+  }
+  if (acl) {
+    const table = acl;
+    const aclConfig = config.acl!;
+    // SIGHUP: read the rule file again and swap it in while traffic flows; a bad file is
+    // reported and the rules in use stay.
+    process.on('SIGHUP', () => {
+      void (async () => {
+        try {
+          const s = await table.load(loadAclRules(aclConfig.rules), { noMatch: aclConfig.noMatch, nonIp: 'permit' });
+          console.log(`vnf-router: acl reloaded: ${s.rules} rules, generation ${s.generation}, built in ${(s.buildSeconds * 1000).toFixed(1)} ms, ${s.memoryBytes} bytes`);
+        } catch (err) {
+          console.error(`vnf-router: acl not reloaded (the previous rules stay): ${(err as Error).message}`);
+        }
+      })();
+    });
   }
   pipeline.on('port-failed', (e) => console.error(`vnf-router: port ${e.port} failed: ${e.message}`));
   pipeline.on('stage-error', (e) => console.error(`vnf-router: stage ${e.stage}: ${e.message}`));
@@ -131,6 +152,10 @@ async function main(argv: string[]): Promise<number> {
   clearTimeout(timer);
   clearInterval(ticker);
   print(stats, true);
+  if (acl) {
+    if (!json) for (const r of acl.counters().rules) if (r.packets > 0) console.log(`acl ${r.origin}: ${r.action} ${r.packets} packets, ${r.bytes} bytes`);
+    acl.close();
+  }
   return 0;
 }
 

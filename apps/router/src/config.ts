@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { type AclRule, parseRuleFile } from '@vnf-sdk/acl';
 import { VnfError } from '@vnf-sdk/core';
 import { parseMac } from '@vnf-sdk/protocols';
 import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
@@ -68,6 +69,32 @@ export interface RouterConfig {
   poolSize: number;
   /** Packets the pipeline receives per poll of a queue (the runner's burst size). */
   burstSize: number;
+  /** An ACL applied to every IPv4 packet before routing (a firewall), or null. */
+  acl: AclConfig | null;
+}
+
+/** `acl`: a rule file, and what happens to packets no rule matches. */
+export interface AclConfig {
+  /** The rule file, resolved against the config file's folder (reloaded on SIGHUP). */
+  rules: string;
+  /** IPv4 packets no rule matches: 'permit' or 'deny' (default 'deny'). */
+  noMatch: 'permit' | 'deny';
+  /** Replies to rejected packets per second at most (TCP RST, ICMP unreachable). */
+  rejectRate: number;
+}
+
+/**
+ * Reads and checks an ACL rule file (text format of `@vnf-sdk/acl`).
+ * @throws VnfError `VNF_IO`, or `VNF_CONFIG` naming file:line:column.
+ */
+export function loadAclRules(path: string): AclRule[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new VnfError('VNF_IO', `${path}: cannot read the ACL rule file: ${(err as Error).message}`);
+  }
+  return parseRuleFile(text, path);
 }
 
 export const DEFAULTS = {
@@ -210,7 +237,7 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
  */
 export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   const o = object(input, 'config');
-  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize']);
+  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize', 'acl']);
   if (!Array.isArray(o.ports) || o.ports.length === 0) fail('ports', `must be a non-empty array of ports, got ${show(o.ports)}`);
   if (o.ports.length > 256) fail('ports', `at most 256 ports, got ${o.ports.length}`);
   const ports = o.ports.map((p, i) => port(p, `ports[${i}]`, baseDir));
@@ -308,7 +335,19 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   }
   const icmp: IcmpConfig = { ratePerSecond, burst: integer(ic.burst, 'icmp.burst', 1, 100_000, DEFAULTS.icmpBurst) };
 
+  let acl: AclConfig | null = null;
+  if (o.acl !== undefined) {
+    const a = object(o.acl, 'acl');
+    keys(a, 'acl', ['rules', 'noMatch', 'rejectRate']);
+    const noMatch = a.noMatch ?? 'deny';
+    if (noMatch !== 'permit' && noMatch !== 'deny') fail('acl.noMatch', `must be 'permit' or 'deny', got ${show(noMatch)}`);
+    const rules = resolve(baseDir, string(a.rules, 'acl.rules'));
+    loadAclRules(rules); // errors name the rule file's line and column, before anything starts
+    acl = { rules, noMatch, rejectRate: integer(a.rejectRate, 'acl.rejectRate', 0, 1_000_000, DEFAULTS.icmpRate) };
+  }
+
   return {
+    acl,
     ports,
     routes,
     neighbours,

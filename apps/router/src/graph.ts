@@ -4,7 +4,9 @@
  * (see cli.ts); the options carry the config file's path, which each worker loads itself.
  * @module
  */
-import { defineGraph, type GraphSpec, type WorkerContext } from '@vnf-sdk/pipeline';
+import { AclStage } from '@vnf-sdk/acl';
+import { VnfError } from '@vnf-sdk/core';
+import { defineGraph, type GraphSpec, type Stage, type WorkerContext } from '@vnf-sdk/pipeline';
 import { AfPacketPort, AfXdpPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
 import { loadConfig, type PortConfig } from './config.js';
 import { Router, STAGES } from './router.js';
@@ -13,6 +15,8 @@ import { Router, STAGES } from './router.js';
 export interface RouterGraphOptions {
   /** Path of the config file (relative paths inside it are relative to the file). */
   config: string;
+  /** With `acl` in the config: the id of the ACL table the main thread loaded. */
+  aclTable?: number;
 }
 
 function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
@@ -55,9 +59,21 @@ export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec =
     throw err;
   }
   const s = router.stages();
+  const stages: Stage[] = [s.input, s.arp, s.ip4];
+  if (config.acl) {
+    if (ctx.options.aclTable === undefined) throw new VnfError('VNF_CONFIG', 'the config has an acl but the pipeline was started without its table');
+    stages.push(
+      new AclStage({
+        name: STAGES.acl,
+        table: ctx.options.aclTable,
+        permit: `stage:${STAGES.ip4}`,
+        reject: { icmpSource: router.portAddressText, rate: config.acl.rejectRate },
+      }),
+    );
+  }
   return {
     ports: opened,
-    stages: [s.input, s.arp, s.ip4],
+    stages,
     rx: config.ports.map((p) => ({ port: p.name, to: STAGES.input })),
   };
 });

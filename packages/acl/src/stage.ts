@@ -1,13 +1,16 @@
-import { ACL_VERDICTS, type Burst, type Mempool, NativeAclReader, VnfError } from '@vnf-sdk/core';
+import { ACL_VERDICTS, AclVerdict, type Burst, type Mempool, NativeAclReader, VnfError } from '@vnf-sdk/core';
 import { icmpError, icmpv6Error, PTYPE, tcpRst } from '@vnf-sdk/protocols';
-import { AclVerdict } from '@vnf-sdk/core';
 
 /** How rejected packets are answered. */
 export interface AclRejectOptions {
-  /** Source address of ICMP unreachables about IPv4 packets (no ICMP without it; TCP still gets RSTs). */
-  icmpSource?: string;
-  /** Source address of ICMPv6 unreachables about IPv6 packets. */
-  icmpv6Source?: string;
+  /**
+   * Source address of ICMP unreachables about IPv4 packets, or one per input port (by
+   * `meta.port`, e.g. a router's port addresses). Without it IPv4 packets other than TCP
+   * get no reply (TCP still gets RSTs).
+   */
+  icmpSource?: string | readonly string[];
+  /** The same for ICMPv6 unreachables about IPv6 packets. */
+  icmpv6Source?: string | readonly string[];
   /** Replies per second at most (token bucket, default 1000; 0: never reply). */
   rate?: number;
 }
@@ -150,8 +153,11 @@ export class AclStage {
     const t = meta.ptype[b];
     const opts = this.options.reject ?? {};
     if (t & PTYPE.TCP) return tcpRst(frame);
-    if (t & PTYPE.IPV4) return opts.icmpSource ? icmpError(frame, { type: 3, code: 13, src: opts.icmpSource }) : null;
-    if (t & PTYPE.IPV6) return opts.icmpv6Source ? icmpv6Error(frame, { type: 1, code: 1, src: opts.icmpv6Source }) : null;
+    const pick = (s: string | readonly string[] | undefined) => (typeof s === 'string' ? s : s?.[meta.port[b]]);
+    const v4 = pick(opts.icmpSource);
+    const v6 = pick(opts.icmpv6Source);
+    if (t & PTYPE.IPV4) return v4 ? icmpError(frame, { type: 3, code: 13, src: v4 }) : null;
+    if (t & PTYPE.IPV6) return v6 ? icmpv6Error(frame, { type: 1, code: 1, src: v6 }) : null;
     return null;
   }
 }

@@ -35,7 +35,8 @@ export class InputStage implements Stage {
     this.meta = ctx.pool.meta;
     this.ports = new PortMap(this.router, ctx, this.name);
     this.toArp = ctx.stage(STAGES.arp);
-    this.toIp4 = ctx.stage(STAGES.ip4);
+    // With an ACL, IPv4 packets are filtered before they are routed (or answered).
+    this.toIp4 = ctx.stage(this.router.config.acl ? STAGES.acl : STAGES.ip4);
     this.notIpv4 = ctx.drop('not-ipv4');
     this.vlan = ctx.drop('vlan-tagged');
     this.unknownPort = ctx.drop('unknown-port');
