@@ -1,9 +1,12 @@
 import { VnfError } from '@vnf-sdk/core';
 import { type AclAction, type AclRule, checkRule, type Masked, parsePrefix, parseRange } from './rules.js';
 
-const ACTIONS: readonly string[] = ['permit', 'deny', 'reject', 'count', 'mark', 'permit-and-track'];
-const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, sctp: 132 };
-const TCP_FLAGS: Record<string, number> = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ece: 0x40, cwr: 0x80 };
+/** Action names, as in both rule file formats. */
+export const ACTIONS: readonly string[] = ['permit', 'deny', 'reject', 'count', 'mark', 'permit-and-track'];
+/** Protocol names both rule file formats accept. */
+export const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, sctp: 132 };
+/** TCP flag names both rule file formats accept. */
+export const TCP_FLAGS: Record<string, number> = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20, ece: 0x40, cwr: 0x80 };
 const KEYS = ['src', 'dst', 'sport', 'dport', 'proto', 'flags', 'icmp-type', 'icmp-code', 'vlan', 'in-port', 'priority', 'mark'];
 
 /**
@@ -101,7 +104,8 @@ function setField(rule: AclRule, key: string, v: string, where: string): void {
   }
 }
 
-function parseFlags(v: string, where: string): Masked {
+/** Parses TCP flags `value/mask` (names joined by `,`, or numbers); `where` prefixes errors. */
+export function parseFlags(v: string, where: string): Masked {
   const [valueText, maskText] = v.split('/');
   const bits = (t: string): number => {
     if (/^(0x[0-9a-f]+|\d+)$/i.test(t)) return Number(t);

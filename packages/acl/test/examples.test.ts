@@ -8,3 +8,18 @@ it('examples/quickstart.mjs matches and reports errors as the README says', () =
   expect(r.stderr).toBe('');
   expect(r.stdout).toBe('syn to 192.0.2.7:443: permit (example.acl:2)\ndns to 8.8.8.8: reject (example.acl:3)\nVNF_CONFIG: bad.acl:1:14: dport: inverted range 443-80\n');
 });
+
+it('examples/yaml-rules.mjs reads examples/firewall.yaml as the README says', () => {
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'examples', 'yaml-rules.mjs')], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toBe(
+    [
+      'syn to 192.0.2.7:443: permit (firewall.yaml:4)',
+      'ping from 10.1.2.3: permit (firewall.yaml:12)',
+      'udp from 10.1.2.3 on port 2: mark 7 (firewall.yaml:16)',
+      'VNF_CONFIG: bad.yaml:3:14: dstPort: inverted range 443-80',
+      "VNF_CONFIG: bad.yaml:3:5: unknown field 'dport' (did you mean dstPort?)",
+      '',
+    ].join('\n'),
+  );
+});

@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTools, CLASSBENCH_DIR, compareMatches, runOurs, runRef, SETS } from './peer.mjs';
 
-export async function dpdkDiff({ sets = SETS, packets = 100000, seed = 1, commands = [] } = {}) {
+// onSet({ set, rules, trace, ours, ref }), if given, is awaited per set before the files are removed
+// (packages/acl/test/rte-acl.test.ts checks the TypeScript linear reference on the same trace).
+export async function dpdkDiff({ sets = SETS, packets = 100000, seed = 1, commands = [], onSet } = {}) {
   await buildTools(commands);
   const dir = mkdtempSync(join(tmpdir(), 'vnf-acl-diff-'));
   const results = [];
@@ -21,6 +23,7 @@ export async function dpdkDiff({ sets = SETS, packets = 100000, seed = 1, comman
       await runOurs(commands, rules, { packets, seed, trace, matches: ours, time: false });
       const r = await runRef(commands, rules, trace, ref);
       results.push({ set, ...compareMatches(ours, ref), rteAclBuildSeconds: r.buildSeconds, rteAclMemoryBytes: r.memoryBytes });
+      await onSet?.({ set, rules, trace, ours, ref });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
