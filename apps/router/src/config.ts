@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type AclRule, parseRuleFile } from '@vnf-sdk/acl';
+import { type AclRule, parseRuleFile, parseYamlRules } from '@vnf-sdk/acl';
 import { VnfError } from '@vnf-sdk/core';
 import { parseMac } from '@vnf-sdk/protocols';
 import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
@@ -84,7 +84,8 @@ export interface AclConfig {
 }
 
 /**
- * Reads and checks an ACL rule file (text format of `@vnf-sdk/acl`).
+ * Reads and checks an ACL rule file: YAML when it ends in .yaml or .yml, otherwise the
+ * text format of `@vnf-sdk/acl`.
  * @throws VnfError `VNF_IO`, or `VNF_CONFIG` naming file:line:column.
  */
 export function loadAclRules(path: string): AclRule[] {
@@ -94,7 +95,7 @@ export function loadAclRules(path: string): AclRule[] {
   } catch (err) {
     throw new VnfError('VNF_IO', `${path}: cannot read the ACL rule file: ${(err as Error).message}`);
   }
-  return parseRuleFile(text, path);
+  return /\.ya?ml$/i.test(path) ? parseYamlRules(text, path) : parseRuleFile(text, path);
 }
 
 export const DEFAULTS = {
