@@ -23,3 +23,21 @@ it('examples/yaml-rules.mjs reads examples/firewall.yaml as the README says', ()
     ].join('\n'),
   );
 });
+
+it('examples/pipeline.mjs classifies through a pipeline worker and swaps a set as the README says', () => {
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'examples', 'pipeline.mjs')], { encoding: 'utf8', timeout: 120_000 });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toBe(
+    [
+      'v1: 3 rules, built in < 0.1 s, memory reported',
+      'v2: generation 2, 3 rules',
+      'classified 400000: out and drops add up',
+      'telnet rejected: 100000',
+      'v2.acl:1: permit matched',
+      'v2.acl:2: reject matched',
+      'v2.acl:3: permit matched',
+      'pool in use after stop: 0',
+      '',
+    ].join('\n'),
+  );
+});
