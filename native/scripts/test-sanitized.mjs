@@ -24,5 +24,6 @@ const env = {
   UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
 };
 console.log('test-sanitized: running the suites against the ASan/UBSan addon');
-const r = spawnSync('npx', ['vitest', 'run'], { cwd: pkg, env, stdio: 'inherit' });
+// Arguments name test files to run (default: all of the package's).
+const r = spawnSync('npx', ['vitest', 'run', ...process.argv.slice(2)], { cwd: pkg, env, stdio: 'inherit' });
 process.exit(r.status ?? 1);
