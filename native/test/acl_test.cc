@@ -176,7 +176,24 @@ TEST(acl_validation_names_rule_and_field) {
   CHECK(Contains(err(r), "rule 2: sport: ICMP type range 3-300"));
   r = Rule();
   r.family = Family::kIpv6;
-  CHECK(Contains(err(r), "rule 2: family: IPv6"));
+  r.src_len = 129;
+  CHECK(Contains(err(r), "rule 2: src: prefix length 129 is longer than the 128-bit address"));
+  r.src_len = 128;
+  r.dst_len = 200;
+  CHECK(Contains(err(r), "rule 2: dst: prefix length 200 is longer than the 128-bit address"));
+  r.dst_len = 128;
+  CHECK(Classifier::Build(std::vector<Rule>{r}).classifier != nullptr);  // /128 is fine
+  r = Rule();
+  r.family = Family::kAny;
+  r.src_len = 8;
+  CHECK(Contains(err(r), "rule 2: src: prefix length 8 in a rule of any address family"));
+  r.src_len = 0;
+  r.dst_len = 1;
+  CHECK(Contains(err(r), "rule 2: dst: prefix length 1 in a rule of any address family"));
+  r.dst_len = 0;
+  r.dport_lo = 5;
+  r.dport_hi = 4;
+  CHECK(Contains(err(r), "rule 2: dport: inverted range 5-4"));  // kAny rules get every other check
   r = Rule();
   r.family = Family(9);
   CHECK(Contains(err(r), "rule 2: family: unknown address family 9"));
