@@ -38,7 +38,8 @@ uint32_t WordLen(uint32_t len, uint32_t w) {
 // A rule as the builder sees it: an inclusive box in every tree dimension.
 struct BRule {
   uint64_t lo[kDims], hi[kDims];
-  bool exact;  // the box is the whole rule (no proto/flags mask a box cannot express)
+  bool exact;  // the box is the whole rule (no proto/flags mask a box cannot express), addresses aside
+  bool addr6;  // IPv6 prefix restricting words the trees do not cut: the box alone is not the rule
   uint8_t proto, proto_mask, flags, flags_mask;
 };
 
@@ -51,17 +52,28 @@ struct Box {
 class Builder {
  public:
   // base_bytes: memory already used by the other forest (the budget is for the classifier).
-  Builder(const BuildOptions& opt, const std::vector<BRule>& rules, Forest* out, uint32_t leaf_rank_shift,
-          size_t base_bytes, ClassifierStats* st)
-      : opt_(opt), rules_(rules), out_(out), leaf_rank_shift_(leaf_rank_shift), base_bytes_(base_bytes), st_(st) {}
+  // full6: every rule's IPv6 prefixes as Addr6 (by rank), for rules with BRule::addr6.
+  Builder(const BuildOptions& opt, const std::vector<BRule>& rules, const std::vector<Addr6>* full6, Forest* out,
+          uint32_t leaf_rank_shift, size_t base_bytes, ClassifierStats* st)
+      : opt_(opt), rules_(rules), full6_(full6), out_(out), leaf_rank_shift_(leaf_rank_shift), base_bytes_(base_bytes),
+        st_(st) {}
 
   Ref Build(std::vector<uint32_t> ids, const Box& box, uint32_t depth) {
     st_->max_depth = std::max(st_->max_depth, depth);
-    // A rule covering the whole region hides every later rule.
+    // A rule covering the whole region hides every later rule (IPv6 rules with address words
+    // outside the box: every later rule whose addresses lie within its prefixes).
     for (size_t k = 0; k < ids.size(); k++) {
       if (Covers(rules_[ids[k]], box)) {
-        ids.resize(k + 1);
-        break;
+        if (!rules_[ids[k]].addr6) {
+          ids.resize(k + 1);
+          break;
+        }
+        const Addr6& c = (*full6_)[ids[k]];
+        size_t keep = k + 1;
+        for (size_t q = k + 1; q < ids.size(); q++) {
+          if (!Within((*full6_)[ids[q]], c)) ids[keep++] = ids[q];
+        }
+        ids.resize(keep);
       }
     }
     if (ids.empty()) return Ref{kRefEmpty, 0};
@@ -142,6 +154,16 @@ class Builder {
   }
 
  private:
+  // Every address matching prefixes q also matches prefixes c, in the words the trees do not
+  // cut (in the cut words, the region c covers decides).
+  bool Within(const Addr6& q, const Addr6& c) const {
+    for (uint32_t w = 0; w < 8; w++) {
+      if (w == out_->src_word || w == 4u + out_->dst_word) continue;
+      if ((q.mask[w] & c.mask[w]) != c.mask[w] || (q.val[w] & c.mask[w]) != c.val[w]) return false;
+    }
+    return true;
+  }
+
   bool Covers(const BRule& r, const Box& box) const {
     if (!r.exact) return false;
     for (uint32_t d = 0; d < kDims; d++) {
@@ -225,6 +247,7 @@ class Builder {
 
   const BuildOptions& opt_;
   const std::vector<BRule>& rules_;
+  const std::vector<Addr6>* full6_;
   Forest* out_;
   uint32_t leaf_rank_shift_;
   size_t base_bytes_;
@@ -380,7 +403,8 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
     auto only_word = [](uint32_t len, uint32_t w) { return len == 0 || (w == 0 && len <= 32); };
     const bool addr_in_box = !v6 || (only_word(r.src_len, ws) && only_word(r.dst_len, wd));
     addr6 |= !addr_in_box;
-    b.exact = proto_box && r.tcp_flags_mask == 0 && addr_in_box;
+    b.addr6 = !addr_in_box;
+    b.exact = proto_box && r.tcp_flags_mask == 0;
     b.proto = r.proto;
     b.proto_mask = r.proto_mask;
     b.flags = r.tcp_flags;
@@ -400,12 +424,13 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
   }
   im.v4.ext = ext4;
   im.v6.ext = ext6;
-  if (addr6) {
-    im.v6.addr6.assign(br.size(), Addr6{});  // all zero: matches (kAny rules)
+  std::vector<Addr6> full6;  // by rank; all zero (matches anything) for kAny rules
+  if (any_v6) {
+    full6.assign(br.size(), Addr6{});
     for (uint32_t k = 0; k < br.size(); k++) {
       const Rule& r = rules[order[k]];
       if (r.family != Family::kIpv6) continue;
-      Addr6& a = im.v6.addr6[k];
+      Addr6& a = full6[k];
       for (uint32_t w = 0; w < 4; w++) {
         a.mask[w] = PrefixMask(WordLen(r.src_len, w));
         a.val[w] = r.src[w] & a.mask[w];
@@ -414,6 +439,7 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
       }
     }
   }
+  if (addr6) im.v6.addr6 = full6;
 
   // One forest per family: IPv4 + kAny rules, IPv6 + kAny rules (kAny rules are in both; the
   // IPv6 forest only exists when some rule can match an IPv6 packet). Within a forest, subsets:
@@ -432,7 +458,7 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
       if (opt.partition) g = len_s[k] >= opt.small_prefix ? 0 : len_d[k] >= opt.small_prefix ? 1 : 2;
       groups[g].push_back(k);
     }
-    Builder b(opt, br, &f, im.leaf_rank_shift, fam ? im.v4.Bytes() : 0, &st);
+    Builder b(opt, br, &full6, &f, im.leaf_rank_shift, fam ? im.v4.Bytes() : 0, &st);
     for (auto& g : groups) {
       if (g.empty()) continue;
       const uint32_t min_rank = g.front();
