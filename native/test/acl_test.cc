@@ -693,8 +693,8 @@ TEST(acl_ipv6_random_differential) {
       }
       if (near && rng.Below(6) == 0) b.src6[4 * i + rng.Below(4)] ^= 1u << rng.Below(32);  // just outside
       if (near && rng.Below(6) == 0) b.dst6[4 * i + rng.Below(4)] ^= 1u << rng.Below(32);
-      b.src[i] = near ? jitter(r.src[0], r.src_len) : uint32_t(rng.Next());
-      b.dst[i] = near ? jitter(r.dst[0], r.dst_len) : uint32_t(rng.Next());
+      b.src[i] = near ? jitter(r.src[0], wl(r.src_len, 0)) : uint32_t(rng.Next());
+      b.dst[i] = near ? jitter(r.dst[0], wl(r.dst_len, 0)) : uint32_t(rng.Next());
       b.sport[i] = near ? uint16_t(pick({r.sport_lo, r.sport_hi, uint32_t(r.sport_lo - 1)})) : uint16_t(rng.Next());
       b.dport[i] = near ? uint16_t(pick({r.dport_lo, r.dport_hi, uint32_t(r.dport_hi + 1)})) : uint16_t(rng.Next());
       b.proto[i] = uint8_t(pick({6, 17, 58, 0, 7, r.proto}));

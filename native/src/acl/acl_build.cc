@@ -487,7 +487,8 @@ LinearClassifier::LinearClassifier(std::span<const Rule> rules) {
                    [&](uint32_t a, uint32_t b) { return rules[a].priority < rules[b].priority; });
   for (uint32_t i : order) {
     const Rule& r = rules[i];
-    const uint32_t sm = PrefixMask(r.src_len), dm = PrefixMask(r.dst_len);
+    const bool v4 = r.family == Family::kIpv4;  // (IPv4 fields unused otherwise)
+    const uint32_t sm = PrefixMask(v4 ? r.src_len : 0), dm = PrefixMask(v4 ? r.dst_len : 0);
     R x{r.src[0] & sm, (r.src[0] & sm) | ~sm, r.dst[0] & dm, (r.dst[0] & dm) | ~dm,
         r.sport_lo, r.sport_hi, r.dport_lo, r.dport_hi, r.proto, r.proto_mask,
         r.tcp_flags, r.tcp_flags_mask, r.vlan_lo, r.vlan_hi, r.in_port_lo, r.in_port_hi, i, r.family, {}, {}};

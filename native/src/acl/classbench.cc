@@ -204,8 +204,9 @@ Trace GenerateTrace(const std::vector<Rule>& rules, size_t n, uint64_t seed, dou
   for (size_t i = 0; i < n; i++) {
     if (!rules.empty() && rnd.Unit() < hit) {
       const Rule& r = rules[rnd.Below(rules.size())];
-      const uint32_t sm = r.src_len ? ~0u << (32 - r.src_len) : 0;
-      const uint32_t dm = r.dst_len ? ~0u << (32 - r.dst_len) : 0;
+      const uint32_t sl = r.src_len < 32 ? r.src_len : 32, dl = r.dst_len < 32 ? r.dst_len : 32;  // IPv6: word 0
+      const uint32_t sm = sl ? ~0u << (32 - sl) : 0;
+      const uint32_t dm = dl ? ~0u << (32 - dl) : 0;
       t.src[i] = (r.src[0] & sm) | (uint32_t(rnd.Next()) & ~sm);
       t.dst[i] = (r.dst[0] & dm) | (uint32_t(rnd.Next()) & ~dm);
       t.sport[i] = uint16_t(r.sport_lo + rnd.Below(uint64_t(r.sport_hi) - r.sport_lo + 1));

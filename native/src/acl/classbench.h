@@ -35,7 +35,8 @@ struct Trace {
 
 // Deterministic for a given (rules, n, seed, hit): each packet is, with probability `hit`, a
 // random point inside a random rule (as ClassBench's trace_generator does), otherwise a uniform
-// random header (protocol TCP, UDP or ICMP).
+// random header (protocol TCP, UDP or ICMP). An IPv4 trace: for IPv6 sets, map an IPv4 set
+// and its trace (MapRulesToIpv6, MapTraceToIpv6).
 Trace GenerateTrace(const std::vector<Rule>& rules, size_t n, uint64_t seed, double hit = 0.75);
 
 // IPv4 rule sets and traces mapped into IPv6, for tests and benchmarks: an IPv4 address A goes
