@@ -148,24 +148,25 @@ __attribute__((always_inline)) inline void Descend(const Classifier::Impl& im, c
         nleaf += leaf;
       }
     }
-    auto scan = [&]<bool kExt, bool kAddr>() {
-      for (uint32_t j = 0; j < nleaf; j++) {
-        const uint32_t id = at_leaf[j], i = id % kGroup;
-        ScanLeaf<kExt, kAddr>(im, f, cur[id], k[i], &best[i]);
-      }
-    };
-    if constexpr (std::is_same_v<K, Key6>) {
-      if (f.addr6.empty()) {
-        if (f.ext) scan.template operator()<true, false>();
-        else scan.template operator()<false, false>();
+    // Plain loops per variant (as the IPv4-only code had them).
+#define ACL_SCAN(kExt, kAddr)                                  \
+  for (uint32_t j = 0; j < nleaf; j++) {                       \
+    const uint32_t id = at_leaf[j], i = id % kGroup;           \
+    ScanLeaf<kExt, kAddr>(im, f, cur[id], k[i], &best[i]);     \
+  }
+    constexpr bool kV6 = std::is_same_v<K, Key6>;
+    if (kV6 && !f.addr6.empty()) {
+      if (f.ext) {
+        ACL_SCAN(true, kV6)
       } else {
-        if (f.ext) scan.template operator()<true, true>();
-        else scan.template operator()<false, true>();
+        ACL_SCAN(false, kV6)
       }
+    } else if (f.ext) {
+      ACL_SCAN(true, false)
     } else {
-      if (f.ext) scan.template operator()<true, false>();
-      else scan.template operator()<false, false>();
+      ACL_SCAN(false, false)
     }
+#undef ACL_SCAN
   }
 }
 
@@ -181,8 +182,9 @@ inline void FillKey(const Keys* keys, uint32_t p, Key* k) {
 }
 
 // IPv4 packets first..first+n-1 (kIndexed: pos[0..n-1]) of the burst.
+// Out of line (as are the other builds' group functions), so Classify's own frame stays small.
 template <bool kIndexed>
-void ClassifyGroup4(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t first,
+__attribute__((noinline)) void ClassifyGroup4(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t first,
                     uint32_t n, uint32_t* match) {
   Key k[kGroup];
   uint32_t best[kGroup];
@@ -201,7 +203,7 @@ void ClassifyGroup4(const Classifier::Impl& im, const Keys* keys, const uint32_t
 }
 
 // IPv6 packets pos[0..n-1] of the burst.
-void ClassifyGroup6(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t n,
+__attribute__((noinline)) void ClassifyGroup6(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t n,
                     uint32_t* match) {
   Key6 k[kGroup];
   uint32_t best[kGroup];
