@@ -439,7 +439,23 @@ BuildResult Classifier::Build(std::span<const Rule> rules, const BuildOptions& o
       }
     }
   }
-  if (addr6) im.v6.addr6 = full6;
+  if (addr6) {  // entries without the cut words, deduplicated
+    std::map<std::vector<uint32_t>, uint32_t> seen;
+    im.v6.addr6.assign(1, Addr6{});
+    seen.emplace(std::vector<uint32_t>(16, 0), 0);
+    im.v6.addr6_index.assign(br.size(), 0);
+    for (uint32_t k = 0; k < br.size(); k++) {
+      if (!br[k].addr6) continue;
+      Addr6 a = full6[k];
+      a.val[words[0]] = a.mask[words[0]] = 0;
+      a.val[4 + words[1]] = a.mask[4 + words[1]] = 0;
+      std::vector<uint32_t> key(a.val, a.val + 8);
+      key.insert(key.end(), a.mask, a.mask + 8);
+      auto [it, added] = seen.emplace(std::move(key), uint32_t(im.v6.addr6.size()));
+      if (added) im.v6.addr6.push_back(a);
+      im.v6.addr6_index[k] = it->second;
+    }
+  }
 
   // One forest per family: IPv4 + kAny rules, IPv6 + kAny rules (kAny rules are in both; the
   // IPv6 forest only exists when some rule can match an IPv6 packet). Within a forest, subsets:

@@ -78,7 +78,7 @@ inline void ScanLeaf(const Classifier::Impl& im, const Forest& f, Ref leaf, cons
         const uint32_t l = __builtin_ctz(mm);
         bool ok = true;
         if constexpr (kExt) ok = ExtMatches(im.ext[b[j].rank[l]], k);
-        if constexpr (kAddr) ok = ok && Addr6Matches(f.addr6[b[j].rank[l]], k);
+        if constexpr (kAddr) ok = ok && Addr6Matches(f.addr6[f.addr6_index[b[j].rank[l]]], k);
         if (!ok) m &= ~(1u << l);
       }
     }
@@ -155,7 +155,7 @@ __attribute__((always_inline)) inline void Descend(const Classifier::Impl& im, c
     ScanLeaf<kExt, kAddr>(im, f, cur[id], k[i], &best[i]);     \
   }
     constexpr bool kV6 = std::is_same_v<K, Key6>;
-    if (kV6 && !f.addr6.empty()) {
+    if (kV6 && !f.addr6_index.empty()) {
       if (f.ext) {
         ACL_SCAN(true, kV6)
       } else {

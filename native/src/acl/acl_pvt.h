@@ -75,8 +75,10 @@ struct Tree {
 };
 
 // IPv6: the trees and blocks see one 32-bit word of each address (Forest::src_word/dst_word);
-// rules that restrict other words also have an Addr6 entry (by rank), checked for the lanes
-// that matched: (key word & mask) == value for all eight words (src 0..3, dst 0..3).
+// rules that restrict other words also have an Addr6 entry, checked for the lanes that
+// matched: (key word & mask) == value for all eight words (src 0..3, dst 0..3; the cut words
+// are masked out, the block checked them). Entries are shared by the rules that agree on the
+// other words (for a site prefix in word 0 and subnets in word 1: one entry for all).
 struct alignas(32) Addr6 {
   uint32_t val[8], mask[8];
 };
@@ -88,12 +90,13 @@ struct Forest {
   std::vector<Ref> refs;
   std::vector<Block> blocks;
   std::vector<Tree> trees;    // ascending min_rank
-  std::vector<Addr6> addr6;   // by rank; IPv6 forest only, empty when the words cut say it all
+  std::vector<Addr6> addr6;           // distinct entries; [0] matches anything
+  std::vector<uint32_t> addr6_index;  // by rank -> addr6 entry; IPv6 forest only, empty when the words cut say it all
   bool ext = false;           // some rule of this forest restricts vlan or in_port: check Impl::ext
   uint8_t src_word = 0, dst_word = 0;  // IPv6: the address words the trees and blocks hold
   size_t Bytes() const {
     return refs.size() * sizeof(Ref) + blocks.size() * sizeof(Block) + trees.size() * sizeof(Tree) +
-           addr6.size() * sizeof(Addr6);
+           addr6.size() * sizeof(Addr6) + addr6_index.size() * sizeof(uint32_t);
   }
 };
 
