@@ -2,7 +2,8 @@
 // the group's loads independent of each other, so their cache misses overlap), then scan the
 // leaves a block of 8 rules at a time. Trees are ordered by their best rank; a packet already
 // matched by a better rank skips a tree. Two builds of the same body: portable C++ and AVX-512
-// (chosen at Build from the CPU; see acl_classify_body_pvt.h).
+// (chosen at Build from the CPU; see acl_classify_body_pvt.h). IPv4 and IPv6 packets go to
+// their family's forest (Impl::v4, Impl::v6); with a version array the burst is split first.
 #include <cstring>
 #include <type_traits>
 
