@@ -3,11 +3,17 @@
 //
 //   acl_bench RULES [--packets N] [--seed S] [--hit F] [--burst B] [--runs R]
 //             [--trace-out PATH] [--matches-out PATH] [--leaf N] [--space N] [--bits N]
-//             [--small N] [--no-partition] [--no-time]
+//             [--small N] [--no-partition] [--no-time] [--ipv6 | --mixed | --versions]
 // Output: one JSON object per line, e.g. {"name":"mpps","unit":"Mpps","value":25.1}. Rates and
 // build times are medians of R runs; each rate run classifies the whole trace at least twice
 // and for at least 0.2 s. --trace-out writes the trace in dpdk-test-acl's format,
 // --matches-out one line per packet (rule index or -1), for tooling/bench/acl/dpdk-diff.mjs.
+// Address families (the ClassBench set mapped into IPv6: MapRulesToIpv6, 2001:db8:0:0::/32 +
+// the IPv4 address in word 1): --ipv6 classifies the mapped rules with the mapped trace (every
+// packet IPv6); --mixed builds the IPv4 rules and their IPv6 copies into one classifier and
+// classifies a trace where packet i is IPv4 or IPv6 at random (half each); --versions keeps the
+// IPv4 rules and trace but passes a version array (all 4), i.e. the split-by-version path.
+// Matches are reported as IPv4 rule indices in every mode.
 #include <sched.h>
 #include <time.h>
 
@@ -55,6 +61,7 @@ int main(int argc, char** argv) {
   double hit = 0.75;
   uint32_t burst = 64, runs = 5;
   bool time_it = true;
+  enum { kV4, kV6, kMixed, kVersions } mode = kV4;
   BuildOptions opt;
   for (int i = 2; i < argc; i++) {
     auto val = [&]() -> const char* {
@@ -78,6 +85,9 @@ int main(int argc, char** argv) {
     else if (a == "--small") opt.small_prefix = uint32_t(std::strtoul(val(), nullptr, 0));
     else if (a == "--no-partition") opt.partition = false;
     else if (a == "--no-time") time_it = false;
+    else if (a == "--ipv6") mode = kV6;
+    else if (a == "--mixed") mode = kMixed;
+    else if (a == "--versions") mode = kVersions;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -97,6 +107,13 @@ int main(int argc, char** argv) {
   if (!err.empty()) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return 1;
+  }
+  const size_t nrules4 = rules.size();
+  const std::vector<Rule> rules4 = rules;
+  if (mode == kV6) rules = MapRulesToIpv6(rules4);
+  if (mode == kMixed) {
+    const std::vector<Rule> r6 = MapRulesToIpv6(rules4);
+    rules.insert(rules.end(), r6.begin(), r6.end());
   }
   std::vector<double> build_s;
   std::unique_ptr<Classifier> c;
@@ -120,13 +137,30 @@ int main(int argc, char** argv) {
   Print("max-depth", "levels", st.max_depth);
   Print("max-leaf", "rules", st.max_leaf);
 
-  const Trace t = GenerateTrace(rules, packets, seed, hit);
+  Trace t = GenerateTrace(rules4, packets, seed, hit);
   if (!trace_out.empty()) {
+    if (mode != kV4 && mode != kVersions) {
+      std::fprintf(stderr, "--trace-out writes IPv4 traces only\n");
+      return 2;
+    }
     std::ofstream o(trace_out, std::ios::binary);
     o << FormatTrace(t);
     if (!o) {
       std::fprintf(stderr, "%s: write failed\n", trace_out.c_str());
       return 1;
+    }
+  }
+  if (mode == kVersions) t.version.assign(packets, 4);
+  if (mode == kV6) t = MapTraceToIpv6(t, seed + 1);
+  if (mode == kMixed) {  // IPv4 trace plus the IPv6 copy; each packet one or the other
+    const Trace t6 = MapTraceToIpv6(t, seed + 1);
+    t.src6 = t6.src6;
+    t.dst6 = t6.dst6;
+    t.version.resize(packets);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < packets; i++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      t.version[i] = (x >> 20) & 1 ? 6 : 4;
     }
   }
   std::vector<uint32_t> match(packets);
@@ -137,6 +171,9 @@ int main(int argc, char** argv) {
     }
   };
   pass();
+  if (mode == kMixed) {
+    for (uint32_t& m : match) m = m != kNoMatch && m >= nrules4 ? m - uint32_t(nrules4) : m;
+  }
   if (!matches_out.empty()) {
     std::string s;
     s.reserve(packets * 6);

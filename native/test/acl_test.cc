@@ -176,7 +176,24 @@ TEST(acl_validation_names_rule_and_field) {
   CHECK(Contains(err(r), "rule 2: sport: ICMP type range 3-300"));
   r = Rule();
   r.family = Family::kIpv6;
-  CHECK(Contains(err(r), "rule 2: family: IPv6"));
+  r.src_len = 129;
+  CHECK(Contains(err(r), "rule 2: src: prefix length 129 is longer than the 128-bit address"));
+  r.src_len = 128;
+  r.dst_len = 200;
+  CHECK(Contains(err(r), "rule 2: dst: prefix length 200 is longer than the 128-bit address"));
+  r.dst_len = 128;
+  CHECK(Classifier::Build(std::vector<Rule>{r}).classifier != nullptr);  // /128 is fine
+  r = Rule();
+  r.family = Family::kAny;
+  r.src_len = 8;
+  CHECK(Contains(err(r), "rule 2: src: prefix length 8 in a rule of any address family"));
+  r.src_len = 0;
+  r.dst_len = 1;
+  CHECK(Contains(err(r), "rule 2: dst: prefix length 1 in a rule of any address family"));
+  r.dst_len = 0;
+  r.dport_lo = 5;
+  r.dport_hi = 4;
+  CHECK(Contains(err(r), "rule 2: dport: inverted range 5-4"));  // kAny rules get every other check
   r = Rule();
   r.family = Family(9);
   CHECK(Contains(err(r), "rule 2: family: unknown address family 9"));
@@ -411,4 +428,375 @@ TEST(acl_random_differential) {
     checked += n;
   }
   CHECK_EQ(checked, 300u * 200u);
+}
+
+// ---- IPv6 and kAny rules ----
+
+namespace {
+
+// A burst of mixed-family packets, structure of arrays (as Keys reads them).
+struct Burst {
+  std::vector<uint8_t> version, proto, flags;
+  std::vector<uint32_t> src, dst, src6, dst6;
+  std::vector<uint16_t> sport, dport, vlan, port;
+  explicit Burst(size_t n)
+      : version(n), proto(n), flags(n), src(n), dst(n), src6(4 * n), dst6(4 * n), sport(n), dport(n),
+        vlan(n, kNoVlan), port(n) {}
+  Keys keys(size_t off = 0) const {
+    Keys k;
+    k.version = version.data() + off;
+    k.src = src.data() + off;
+    k.dst = dst.data() + off;
+    k.src6 = src6.data() + 4 * off;
+    k.dst6 = dst6.data() + 4 * off;
+    k.sport = sport.data() + off;
+    k.dport = dport.data() + off;
+    k.proto = proto.data() + off;
+    k.tcp_flags = flags.data() + off;
+    k.vlan = vlan.data() + off;
+    k.in_port = port.data() + off;
+    return k;
+  }
+};
+
+// Classifies in odd burst sizes (partial groups, version lists split unevenly).
+std::vector<uint32_t> ClassifyOdd(const Classifier& c, const Burst& b, size_t n, size_t step0 = 1) {
+  std::vector<uint32_t> got(n, 12345);
+  for (size_t off = 0, s = step0; off < n; off += s, s = s % 131 + 5) {
+    const Keys k = b.keys(off);
+    c.Classify(&k, uint32_t(std::min(s, n - off)), got.data() + off);
+  }
+  return got;
+}
+
+// 2001:db8:a:b::c style: words of an IPv6 address.
+struct V6 {
+  uint32_t w[4];
+};
+
+Rule Rule6(V6 s, uint8_t slen, V6 d, uint8_t dlen, uint32_t prio) {
+  Rule r;
+  r.family = Family::kIpv6;
+  for (int i = 0; i < 4; i++) {
+    r.src[i] = s.w[i];
+    r.dst[i] = d.w[i];
+  }
+  r.src_len = slen;
+  r.dst_len = dlen;
+  r.priority = prio;
+  return r;
+}
+
+}  // namespace
+
+TEST(acl_ipv6_hand_written_mixed) {
+  const V6 net{{0x20010db8, 0, 0, 0}}, host{{0x20010db8, 0x11112222, 0x33334444, 0x55556666}};
+  const V6 any6{{0, 0, 0, 0}};
+  std::vector<Rule> rules;
+  rules.push_back(Rule6(host, 128, any6, 0, 0));        // 0: one IPv6 host, best
+  rules.push_back(Rule6(net, 32, any6, 0, 3));          // 1: 2001:db8::/32 -> any
+  Rule r4;                                               // 2: IPv4 10/8
+  r4.src[0] = Ip(10, 0, 0, 0);
+  r4.src_len = 8;
+  r4.priority = 2;
+  rules.push_back(r4);
+  Rule ssh;                                              // 3: any family, TCP dport 22
+  ssh.family = Family::kAny;
+  ssh.proto = 6;
+  ssh.proto_mask = 0xff;
+  ssh.dport_lo = ssh.dport_hi = 22;
+  ssh.priority = 1;
+  rules.push_back(ssh);
+  Rule udp6 = Rule6(any6, 0, V6{{0xff020000, 0, 0, 0}}, 16, 2);  // 4: IPv6 UDP to ff02::/16
+  udp6.proto = 17;
+  udp6.proto_mask = 0xff;
+  rules.push_back(udp6);
+  Rule all;                                              // 5: any family catch-all, last
+  all.family = Family::kAny;
+  all.priority = 100;
+  rules.push_back(all);
+  Rule mid = Rule6(V6{{0x20010db8, 0x11112222, 0x33330000, 0}}, 80, any6, 0, 2);  // 6: /80, not on a word boundary
+  mid.vlan_lo = 10;
+  mid.vlan_hi = 20;
+  rules.push_back(mid);
+
+  for (bool simd : {true, false}) {
+    BuildOptions o;
+    o.simd = simd;
+    auto c = MustBuild(rules, o);
+    if (!c) return;
+    Burst b(12);
+    auto set6 = [&](size_t i, V6 s, V6 d, uint16_t dport, uint8_t proto) {
+      b.version[i] = 6;
+      for (int w = 0; w < 4; w++) {
+        b.src6[4 * i + w] = s.w[w];
+        b.dst6[4 * i + w] = d.w[w];
+      }
+      b.dport[i] = dport;
+      b.proto[i] = proto;
+    };
+    auto set4 = [&](size_t i, uint32_t s, uint32_t d, uint16_t dport, uint8_t proto) {
+      b.version[i] = 4;
+      b.src[i] = s;
+      b.dst[i] = d;
+      b.dport[i] = dport;
+      b.proto[i] = proto;
+    };
+    set6(0, host, any6, 22, 6);                                              // 0 beats ssh
+    set6(1, V6{{0x20010db8, 0x11112222, 0x33334444, 0x55556667}}, any6, 22, 6);  // ssh (1) beats /32 (3)
+    set6(2, V6{{0x20010db8, 9, 9, 9}}, any6, 80, 6);                         // /32
+    set6(3, V6{{0x20010db9, 9, 9, 9}}, V6{{0xff020000, 0, 0, 1}}, 53, 17);   // udp6
+    set6(4, V6{{0x20010db9, 9, 9, 9}}, V6{{0xff030000, 0, 0, 1}}, 53, 17);   // catch-all
+    set4(5, Ip(10, 1, 1, 1), Ip(1, 1, 1, 1), 80, 6);                          // 10/8
+    set4(6, Ip(11, 1, 1, 1), Ip(1, 1, 1, 1), 22, 6);                          // ssh
+    set4(7, Ip(11, 1, 1, 1), Ip(1, 1, 1, 1), 53, 17);                         // catch-all
+    set6(8, V6{{0x20010db8, 0x11112222, 0x3333ffff, 1}}, any6, 80, 6);        // /80 on VLAN 15
+    b.vlan[8] = 15;
+    set4(9, Ip(10, 1, 1, 1), Ip(1, 1, 1, 1), 22, 6);
+    b.version[9] = 0;                                                          // not IP: nothing
+    set6(10, host, any6, 22, 6);
+    b.version[10] = 5;                                                         // unknown: nothing
+    set6(11, V6{{0x20010db8, 0x11112222, 0x33340000, 1}}, any6, 80, 6);       // outside the /80: /32
+    b.vlan[11] = 15;
+    const std::vector<uint32_t> want = {0, 3, 1, 4, 5, 2, 3, 5, 6, kNoMatch, kNoMatch, 1};
+    std::vector<uint32_t> got(12, 7), lin(12, 7);
+    const Keys k = b.keys();
+    c->Classify(&k, 12, got.data());
+    LinearClassifier(rules).Classify(&k, 12, lin.data());
+    for (size_t i = 0; i < 12; i++) {
+      if (!CHECK_EQ(got[i], want[i])) std::printf("    packet %zu (simd %d)\n", i, int(simd));
+      if (!CHECK_EQ(lin[i], want[i])) std::printf("    linear, packet %zu\n", i);
+    }
+    // All IPv6, src/dst null; all IPv4 with a version array, src6/dst6 null.
+    Keys k6 = b.keys(0);
+    k6.src = k6.dst = nullptr;
+    uint32_t m[2];
+    c->Classify(&k6, 2, m);
+    CHECK_EQ(m[0], 0u);
+    CHECK_EQ(m[1], 3u);
+    Keys k4 = b.keys(5);
+    k4.src6 = k4.dst6 = nullptr;
+    c->Classify(&k4, 2, m);
+    CHECK_EQ(m[0], 2u);
+    CHECK_EQ(m[1], 3u);
+  }
+  // Only IPv4 rules: IPv6 packets match nothing; only kAny rules: both families match.
+  std::vector<Rule> only4{r4};
+  auto c4 = MustBuild(only4);
+  std::vector<Rule> only_any{ssh, all};
+  auto ca = MustBuild(only_any);
+  if (!c4 || !ca) return;
+  Burst b(2);
+  b.version = {6, 4};
+  b.src[1] = Ip(10, 0, 0, 1);
+  b.dport[0] = 22;
+  b.proto[0] = 6;
+  uint32_t m[2];
+  const Keys k = b.keys();
+  c4->Classify(&k, 2, m);
+  CHECK_EQ(m[0], kNoMatch);
+  CHECK_EQ(m[1], 0u);
+  ca->Classify(&k, 2, m);
+  CHECK_EQ(m[0], 0u);
+  CHECK_EQ(m[1], 1u);
+}
+
+// Random rule sets of every family and shape (prefixes /0../128 on and off word boundaries,
+// ports, protocol, flags, VLAN, in_port, kAny at any priority), random and rule-derived mixed
+// bursts (IPv4, IPv6, version 0 and others), against the linear reference; AVX-512 and
+// portable paths compared too.
+TEST(acl_ipv6_random_differential) {
+  Rng rng(61);
+  auto pick = [&](std::initializer_list<uint32_t> v) { return *(v.begin() + rng.Below(uint32_t(v.size()))); };
+  const V6 pool6[] = {{{0x20010db8, 0, 0, 0}}, {{0x20010db8, 0x00010000, 0, 0}}, {{0x20010db8, 0x00010002, 0xabcd0000, 0}},
+                      {{0xfe800000, 0, 0x02000000, 1}}, {{0, 0, 0, 0}}, {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}},
+                      {{0x20010db8, 0x00010000, 0x1, 0x80000000}}};
+  const uint32_t pool4[] = {Ip(10, 0, 0, 0), Ip(10, 1, 0, 0), Ip(192, 168, 0, 0), 0, 0xffffffff};
+  size_t checked = 0, hits = 0;
+  for (int iter = 0; iter < 250; iter++) {
+    const uint32_t nrules = 1 + rng.Below(iter < 150 ? 40 : 400);
+    std::vector<Rule> rules(nrules);
+    for (Rule& r : rules) {
+      const uint32_t fam = rng.Below(10);
+      r.family = fam < 6 ? Family::kIpv6 : fam < 8 ? Family::kIpv4 : Family::kAny;
+      if (r.family == Family::kIpv6) {
+        for (uint32_t* a : {r.src, r.dst}) {
+          const V6& p = pool6[rng.Below(7)];
+          for (int w = 0; w < 4; w++) a[w] = p.w[w] ^ (rng.Below(5) ? 0 : uint32_t(rng.Next()));
+        }
+        r.src_len = uint8_t(pick({0, 1, 16, 31, 32, 33, 48, 63, 64, 65, 80, 96, 97, 127, 128, rng.Below(129)}));
+        r.dst_len = uint8_t(pick({0, 8, 32, 40, 64, 96, 120, 128, rng.Below(129)}));
+      } else if (r.family == Family::kIpv4) {
+        r.src[0] = pool4[rng.Below(5)] | (rng.Below(3) ? 0 : uint32_t(rng.Next()));
+        r.dst[0] = pool4[rng.Below(5)] | (rng.Below(3) ? 0 : uint32_t(rng.Next()));
+        r.src_len = uint8_t(pick({0, 8, 16, 24, 32, 12}));
+        r.dst_len = uint8_t(pick({0, 8, 16, 24, 32, 1}));
+      }
+      if (rng.Below(3) == 0) {
+        r.sport_lo = uint16_t(pick({0, 80, 1024, rng.Below(65536)}));
+        r.sport_hi = uint16_t(r.sport_lo + rng.Below(65536 - r.sport_lo));
+      }
+      if (rng.Below(2)) {
+        r.dport_lo = uint16_t(pick({0, 22, 53, 443, rng.Below(65536)}));
+        r.dport_hi = uint16_t(std::min<uint32_t>(65535, r.dport_lo + pick({0, 0, 1, 100, 65535})));
+      }
+      const uint32_t pm = pick({0, 0xff, 0xff, 0x0f});
+      r.proto_mask = uint8_t(pm);
+      r.proto = uint8_t(pick({6, 17, 58, 0}) & pm);
+      if (rng.Below(5) == 0) {
+        r.tcp_flags_mask = uint8_t(rng.Below(256));
+        r.tcp_flags = uint8_t(rng.Below(256) & r.tcp_flags_mask);
+      }
+      if (rng.Below(6) == 0) {
+        if (rng.Below(3) == 0) {
+          r.vlan_lo = r.vlan_hi = kNoVlan;
+        } else {
+          r.vlan_lo = uint16_t(rng.Below(4096));
+          r.vlan_hi = uint16_t(r.vlan_lo + rng.Below(4096 - r.vlan_lo));
+        }
+      }
+      if (rng.Below(6) == 0) {
+        r.in_port_lo = uint16_t(rng.Below(4));
+        r.in_port_hi = uint16_t(r.in_port_lo + rng.Below(3));
+      }
+      if (r.proto_mask == 0xff && r.proto == 58) SetIcmp(&r, rng.Below(3) ? int(rng.Below(20)) : -1, rng.Below(2) ? int(rng.Below(4)) : -1, 58);
+      r.priority = pick({0, 1, 2, rng.Below(1000)});
+    }
+    BuildOptions o;
+    o.leaf_size = pick({1, 2, 4, 8, 16});
+    o.space_factor = pick({1, 2, 4, 8});
+    o.max_cut_bits = pick({1, 3, 8, 16});
+    o.small_prefix = pick({8, 16, 24});
+    o.partition = rng.Below(4) != 0;
+    if (rng.Below(8) == 0) o.max_memory_bytes = rng.Below(3) * 2048;
+    o.simd = true;
+    auto c = MustBuild(rules, o);
+    o.simd = false;
+    auto cp = MustBuild(rules, o);
+    if (!c || !cp) return;
+    const uint32_t n = 240;
+    Burst b(n);
+    for (uint32_t i = 0; i < n; i++) {
+      const Rule& r = rules[rng.Below(nrules)];
+      const bool near = rng.Below(5) != 0;
+      uint8_t ver = r.family == Family::kIpv4 ? 4 : r.family == Family::kIpv6 ? 6 : uint8_t(pick({4, 6}));
+      if (rng.Below(10) == 0) ver = uint8_t(pick({0, 4, 6, 5, 255}));
+      b.version[i] = ver;
+      auto jitter = [&](uint32_t base, uint32_t len) {  // len: bits of this word in the prefix
+        const uint32_t m = len ? ~0u << (32 - len) : 0;
+        return (base & m) | (uint32_t(rng.Next()) & ~m);
+      };
+      auto wl = [](uint32_t len, uint32_t w) { return len <= 32 * w ? 0 : len >= 32 * w + 32 ? 32 : len - 32 * w; };
+      for (int w = 0; w < 4; w++) {
+        b.src6[4 * i + w] = near ? jitter(r.src[w], wl(r.src_len, w)) : rng.Below(2) ? uint32_t(rng.Next()) : pool6[rng.Below(7)].w[w];
+        b.dst6[4 * i + w] = near ? jitter(r.dst[w], wl(r.dst_len, w)) : rng.Below(2) ? uint32_t(rng.Next()) : pool6[rng.Below(7)].w[w];
+      }
+      if (near && rng.Below(6) == 0) b.src6[4 * i + rng.Below(4)] ^= 1u << rng.Below(32);  // just outside
+      if (near && rng.Below(6) == 0) b.dst6[4 * i + rng.Below(4)] ^= 1u << rng.Below(32);
+      b.src[i] = near ? jitter(r.src[0], wl(r.src_len, 0)) : uint32_t(rng.Next());
+      b.dst[i] = near ? jitter(r.dst[0], wl(r.dst_len, 0)) : uint32_t(rng.Next());
+      b.sport[i] = near ? uint16_t(pick({r.sport_lo, r.sport_hi, uint32_t(r.sport_lo - 1)})) : uint16_t(rng.Next());
+      b.dport[i] = near ? uint16_t(pick({r.dport_lo, r.dport_hi, uint32_t(r.dport_hi + 1)})) : uint16_t(rng.Next());
+      b.proto[i] = uint8_t(pick({6, 17, 58, 0, 7, r.proto}));
+      b.flags[i] = uint8_t(rng.Below(2) ? r.tcp_flags : rng.Below(256));
+      b.vlan[i] = uint16_t(pick({kNoVlan, r.vlan_lo, r.vlan_hi, rng.Below(4096)}));
+      b.port[i] = uint16_t(pick({0, 1, 2, 3, 4, r.in_port_lo}));
+    }
+    const std::vector<uint32_t> got = ClassifyOdd(*c, b, n, iter % 7 + 1);
+    const std::vector<uint32_t> got_p = ClassifyOdd(*cp, b, n, iter % 5 + 1);
+    std::vector<uint32_t> want(n);
+    const Keys k = b.keys();
+    LinearClassifier(rules).Classify(&k, n, want.data());
+    for (uint32_t i = 0; i < n; i++) {
+      hits += want[i] != kNoMatch;
+      if (!CHECK_EQ(got[i], want[i]) || !CHECK_EQ(got_p[i], want[i])) {
+        std::printf("    iter %d packet %u version %u (%u rules, leaf %u space %u bits %u part %d)\n", iter, i,
+                    unsigned(b.version[i]), nrules, o.leaf_size, o.space_factor, o.max_cut_bits, int(o.partition));
+        return;
+      }
+    }
+    checked += n;
+  }
+  CHECK_EQ(checked, 250u * 240u);
+  CHECK(hits > checked / 3);
+  std::printf("    %zu packets, %zu matched\n", checked, hits);
+}
+
+// ClassBench sets mapped into IPv6 (the IPv4 address in one word, fixed words above it, random
+// words below): the IPv6 classifier must give every mapped packet the IPv4 set's answer, and
+// a classifier holding both (IPv4 rules, then the IPv6 copies) must answer mixed bursts alike.
+TEST(acl_ipv6_classbench_mapped) {
+  const char* sets[] = {"acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k"};
+  const Ipv6Map maps[] = {{1, 1}, {0, 2}, {3, 1}};
+  int mi = 0;
+  for (const char* name : sets) {
+    std::vector<Rule> rules;
+    const std::string e = LoadClassBench(ClassBenchDir() + "/" + name, &rules);
+    if (!e.empty()) {
+      std::printf("    skipped %s (%s; set VNF_CLASSBENCH_DIR)\n", name, e.c_str());
+      CHECK(!RequireAll());
+      continue;
+    }
+    const Ipv6Map m = maps[mi++ % 3];
+    const std::vector<Rule> rules6 = MapRulesToIpv6(rules, m);
+    BuildOptions portable;
+    portable.simd = false;
+    auto c4 = MustBuild(rules);
+    auto c6 = MustBuild(rules6);
+    auto c6p = MustBuild(rules6, portable);
+    std::vector<Rule> both = rules;
+    both.insert(both.end(), rules6.begin(), rules6.end());
+    auto cb = MustBuild(both);
+    if (!c4 || !c6 || !c6p || !cb) continue;
+    const ClassifierStats& s4 = c4->stats();
+    const ClassifierStats& s = c6->stats();
+    std::printf("    %-9s IPv6 (words %u/%u): %u trees, %u nodes, %u leaves, %u records, depth %u, %.2f MB (IPv4 %.2f), %.0f ms;"
+                " both: %.2f MB\n", name, m.src_word, m.dst_word, s.trees, s.nodes, s.leaves, s.leaf_records,
+                s.max_depth, double(s.memory_bytes) / 1e6, double(s4.memory_bytes) / 1e6, s.build_seconds * 1e3,
+                double(cb->stats().memory_bytes) / 1e6);
+    const size_t n = 20000;
+    const Trace t4 = GenerateTrace(rules, n, 5, 0.75);
+    const Trace t6 = MapTraceToIpv6(t4, 9, m);
+    std::vector<uint32_t> want(n), got(n), got_p(n);
+    const Keys k4 = t4.keys(), k6 = t6.keys();
+    c4->Classify(&k4, uint32_t(n), want.data());
+    for (size_t off = 0, b = 3; off < n; off += b, b = b % 89 + 11) {
+      const Keys kk = t6.keys(off);
+      c6->Classify(&kk, uint32_t(std::min(b, n - off)), got.data() + off);
+    }
+    c6p->Classify(&k6, uint32_t(n), got_p.data());
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+      if ((got[i] != want[i] || got_p[i] != want[i]) && bad++ < 5) {
+        std::printf("    %s packet %zu: IPv6 %u (portable %u), IPv4 %u\n", name, i, got[i], got_p[i], want[i]);
+      }
+    }
+    CHECK_EQ(bad, 0u);
+    // Mixed: packet i is IPv4 or IPv6 (or, now and then, neither), both classifiers' rules in one.
+    Burst mb(n);
+    const uint32_t nr = uint32_t(rules.size());
+    std::vector<uint32_t> want_b(n);
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t kind = uint32_t((i * 2654435761u) >> 7) % 11;
+      mb.version[i] = kind < 5 ? 4 : kind < 10 ? 6 : 0;
+      mb.src[i] = t4.src[i];
+      mb.dst[i] = t4.dst[i];
+      for (int w = 0; w < 4; w++) {
+        mb.src6[4 * i + w] = t6.src6[4 * i + w];
+        mb.dst6[4 * i + w] = t6.dst6[4 * i + w];
+      }
+      mb.sport[i] = t4.sport[i];
+      mb.dport[i] = t4.dport[i];
+      mb.proto[i] = t4.proto[i];
+      want_b[i] = kind == 10 || want[i] == kNoMatch ? (kind == 10 ? kNoMatch : want[i]) : want[i] + (kind < 5 ? 0 : nr);
+    }
+    const std::vector<uint32_t> got_b = ClassifyOdd(*cb, mb, n);
+    bad = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (got_b[i] != want_b[i] && bad++ < 5) {
+        std::printf("    %s mixed packet %zu (version %u): %u, want %u\n", name, i, unsigned(mb.version[i]), got_b[i], want_b[i]);
+      }
+    }
+    CHECK_EQ(bad, 0u);
+  }
 }

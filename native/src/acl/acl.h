@@ -134,7 +134,7 @@ class Classifier {
   ClassifierStats stats_;
 };
 
-// Plain linear first-match reference over the rules as given (priority, then index).
+// Plain linear first-match reference over the rules as given (priority, then index), any family.
 class LinearClassifier {
  public:
   explicit LinearClassifier(std::span<const Rule> rules);
@@ -147,6 +147,8 @@ class LinearClassifier {
     uint8_t proto, proto_mask, flags, flags_mask;
     uint16_t vlan_lo, vlan_hi, port_lo, port_hi;
     uint32_t index;
+    Family family;
+    uint32_t val6[8], mask6[8];  // IPv6: src words 0..3, dst words 0..3
   };
   std::vector<R> rules_;
 };

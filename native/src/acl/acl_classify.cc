@@ -2,8 +2,10 @@
 // the group's loads independent of each other, so their cache misses overlap), then scan the
 // leaves a block of 8 rules at a time. Trees are ordered by their best rank; a packet already
 // matched by a better rank skips a tree. Two builds of the same body: portable C++ and AVX-512
-// (chosen at Build from the CPU; see acl_classify_body_pvt.h).
+// (chosen at Build from the CPU; see acl_classify_body_pvt.h). IPv4 and IPv6 packets go to
+// their family's forest (Impl::v4, Impl::v6); with a version array the burst is split first.
 #include <cstring>
+#include <type_traits>
 
 #include "acl/acl_pvt.h"
 
@@ -51,16 +53,48 @@ namespace avx512 {
 
 void Classifier::Classify(const Keys* keys, uint32_t n, uint32_t* match) const {
   const Impl& im = *impl_;
-  for (uint32_t first = 0; first < n; first += kGroup) {
-    const uint32_t m = n - first < kGroup ? n - first : kGroup;
+  if (keys->version == nullptr) {  // every packet IPv4: groups of consecutive packets
+    for (uint32_t first = 0; first < n; first += kGroup) {
+      const uint32_t m = n - first < kGroup ? n - first : kGroup;
 #if defined(__x86_64__)
-    if (im.simd) {
-      avx512::ClassifyGroup(im, keys, first, m, match);
-      continue;
-    }
+      if (im.simd) {
+        avx512::ClassifyGroup4<false>(im, keys, nullptr, first, m, match);
+        continue;
+      }
 #endif
-    portable::ClassifyGroup(im, keys, first, m, match);
+      portable::ClassifyGroup4<false>(im, keys, nullptr, first, m, match);
+    }
+    return;
   }
+  // Mixed families: the burst is split into lists of IPv4 and IPv6 packet positions, each
+  // classified in full groups against its own forest (IPv4 packets never touch IPv6 data).
+  uint32_t p4[kGroup], p6[kGroup];
+  uint32_t n4 = 0, n6 = 0;
+  auto flush4 = [&] {
+#if defined(__x86_64__)
+    if (im.simd) return avx512::ClassifyGroup4<true>(im, keys, p4, 0, n4, match);
+#endif
+    portable::ClassifyGroup4<true>(im, keys, p4, 0, n4, match);
+  };
+  auto flush6 = [&] {
+#if defined(__x86_64__)
+    if (im.simd) return avx512::ClassifyGroup6(im, keys, p6, n6, match);
+#endif
+    portable::ClassifyGroup6(im, keys, p6, n6, match);
+  };
+  const bool has6 = !im.v6.trees.empty();
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t v = keys->version[i];
+    match[i] = kNoMatch;  // other versions; IPv4 and IPv6 packets are written by their group
+    p4[n4] = i;
+    p6[n6] = i;
+    n4 += v == 4;
+    n6 += (v == 6) & has6;
+    if (n4 == kGroup) { flush4(); n4 = 0; }
+    if (n6 == kGroup) { flush6(); n6 = 0; }
+  }
+  if (n4) flush4();
+  if (n6) flush6();
 }
 
 }  // namespace vnf::acl

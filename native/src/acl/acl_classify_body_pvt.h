@@ -39,25 +39,47 @@ inline uint32_t BlockMatch(const Block& b, const Key& k) {
 #endif
 }
 
+// IPv6: the key's full addresses (src words 0..3, dst words 0..3) for the Addr6 check.
+struct Key6 : Key {
+  uint32_t a[8];
+};
+
 inline bool ExtMatches(const Ext& e, const Key& k) {
   return (uint16_t(k.v[kDimVlan] - e.vlan_lo) <= e.vlan_span) &
          (uint16_t(k.v[kDimPort] - e.port_lo) <= e.port_span);
 }
 
+inline bool Addr6Matches(const Addr6& e, const Key6& k) {
+#if ACL_SIMD
+  const __m256i key = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k.a));
+  const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(e.mask));
+  const __m256i val = _mm256_load_si256(reinterpret_cast<const __m256i*>(e.val));
+  return _mm256_cmpeq_epi32_mask(_mm256_and_si256(key, mask), val) == 0xff;
+#else
+  uint32_t diff = 0;
+  for (uint32_t w = 0; w < 8; w++) diff |= (k.a[w] & e.mask[w]) ^ e.val[w];
+  return diff == 0;
+#endif
+}
+
 // Lowers *best to the rank of the leaf's first matching rule, if that is better. Ranks rise
 // through the leaf, so the first set lane of the first block with one is the leaf's answer.
-template <bool kExt>
-inline void ScanLeaf(const Classifier::Impl& im, Ref leaf, const Key& k, uint32_t* best) {
-  const Block* b = im.blocks.data() + leaf.base;
+// kExt: check VLAN/in_port (Impl::ext); kAddr: check all IPv6 address words (Forest::addr6).
+template <bool kExt, bool kAddr, class K>
+inline void ScanLeaf(const Classifier::Impl& im, const Forest& f, Ref leaf, const K& k, uint32_t* best) {
+  const Block* b = f.blocks.data() + leaf.base;
   const uint32_t nb = RefLeafBlocks(leaf.a);
   ACL_PROF(g_prof_leaves++);
   for (uint32_t j = 0; j < nb; j++) {
     ACL_PROF(g_prof_blocks++);
     uint32_t m = BlockMatch(b[j], k);
-    if constexpr (kExt) {  // rules restricting VLAN or input port: check them lane by lane
+    if constexpr (kExt || kAddr) {  // fields the block does not hold: checked lane by lane
       for (uint32_t mm = m; mm; mm &= mm - 1) {
         const uint32_t l = __builtin_ctz(mm);
-        if (!ExtMatches(im.ext[b[j].rank[l]], k)) m &= ~(1u << l);
+        bool ok = true;
+        if constexpr (kExt) ok = ExtMatches(im.ext[b[j].rank[l]], k);
+        if constexpr (kAddr) ok = ok && Addr6Matches(f.addr6[f.addr6_index[b[j].rank[l]]], k);
+        if (!ok) m &= ~(1u << l);
       }
     }
     if (m) {
@@ -69,26 +91,13 @@ inline void ScanLeaf(const Classifier::Impl& im, Ref leaf, const Key& k, uint32_
   }
 }
 
-void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first, uint32_t n,
-                   uint32_t* match) {
-  Key k[kGroup];
-  uint32_t best[kGroup];
-  for (uint32_t i = 0; i < n; i++) {
-    const uint32_t p = first + i;
-    k[i].v[kDimSrc] = keys->src[p];
-    k[i].v[kDimDst] = keys->dst[p];
-    k[i].v[kDimSport] = keys->sport[p];
-    k[i].v[kDimDport] = keys->dport[p];
-    k[i].v[kDimProto] = keys->proto[p];
-    k[i].v[kDimVlan] = keys->vlan ? keys->vlan[p] : kNoVlan;
-    k[i].v[kDimPort] = keys->in_port ? keys->in_port[p] : 0;
-    k[i].v[7] = 0;
-    k[i].port = uint32_t(keys->sport[p]) | uint32_t(keys->dport[p]) << 16;
-    k[i].pf = uint32_t(keys->proto[p]) | uint32_t(keys->tcp_flags ? keys->tcp_flags[p] : 0) << 8;
-    best[i] = kNoRank;
-  }
-  const Ref* refs = im.refs.data();
-  const uint32_t ntrees = uint32_t(im.trees.size());
+// Descends every tree of forest f for the n keys of a group and scans the leaves reached;
+// best[i] starts at kNoRank and ends at the best rank matching k[i].
+// Always inlined: one body per caller, as when this was all one function.
+template <class K>
+__attribute__((always_inline)) inline void Descend(const Classifier::Impl& im, const Forest& f, const K* k, uint32_t n, uint32_t* best) {
+  const Ref* refs = f.refs.data();
+  const uint32_t ntrees = uint32_t(f.trees.size());
   for (uint32_t t0 = 0; t0 < ntrees; t0 += kTreesTogether) {
     const uint32_t tn = ntrees - t0 < kTreesTogether ? ntrees - t0 : kTreesTogether;
     // (tree, packet) pairs still descending (their ref is a cut), all trees at once, compacted
@@ -98,7 +107,7 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
     uint16_t live[kTreesTogether * kGroup];
     uint32_t nlive = 0;
     for (uint32_t t = 0; t < tn; t++) {
-      const Tree& tr = im.trees[t0 + t];
+      const Tree& tr = f.trees[t0 + t];
       const uint32_t root_cut = (tr.root.a & kRefKindMask) == kRefCut;
       for (uint32_t i = 0; i < n; i++) {
         const uint32_t go = best[i] > tr.min_rank;  // the tree may still beat the match
@@ -133,23 +142,85 @@ void ClassifyGroup(const Classifier::Impl& im, const Keys* keys, uint32_t first,
         const uint32_t leaf = ((cur[id].a & kRefKindMask) == kRefLeaf) &
                               (best[id % kGroup] > RefLeafMinRank(cur[id].a, im.leaf_rank_shift));
         if (leaf) {  // all five cache lines of the block
-          const char* b = reinterpret_cast<const char*>(im.blocks.data() + cur[id].base);
+          const char* b = reinterpret_cast<const char*>(f.blocks.data() + cur[id].base);
           for (uint32_t off = 0; off < sizeof(Block) + 63; off += 64) __builtin_prefetch(b + off, 0, 3);
         }
         nleaf += leaf;
       }
     }
-    if (im.ext.empty()) {
-      for (uint32_t j = 0; j < nleaf; j++) {
-        const uint32_t id = at_leaf[j], i = id % kGroup;
-        ScanLeaf<false>(im, cur[id], k[i], &best[i]);
-      }
-    } else {
-      for (uint32_t j = 0; j < nleaf; j++) {
-        const uint32_t id = at_leaf[j], i = id % kGroup;
-        ScanLeaf<true>(im, cur[id], k[i], &best[i]);
-      }
-    }
+    // Plain loops per variant (as the IPv4-only code had them).
+#define ACL_SCAN(kExt, kAddr)                                  \
+  for (uint32_t j = 0; j < nleaf; j++) {                       \
+    const uint32_t id = at_leaf[j], i = id % kGroup;           \
+    ScanLeaf<kExt, kAddr>(im, f, cur[id], k[i], &best[i]);     \
   }
-  for (uint32_t i = 0; i < n; i++) match[first + i] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
+    constexpr bool kV6 = std::is_same_v<K, Key6>;
+    if (kV6 && !f.addr6_index.empty()) {
+      if (f.ext) {
+        ACL_SCAN(true, kV6)
+      } else {
+        ACL_SCAN(false, kV6)
+      }
+    } else if (f.ext) {
+      ACL_SCAN(true, false)
+    } else {
+      ACL_SCAN(false, false)
+    }
+#undef ACL_SCAN
+  }
+}
+
+inline void FillKey(const Keys* keys, uint32_t p, Key* k) {
+  k->v[kDimSport] = keys->sport[p];
+  k->v[kDimDport] = keys->dport[p];
+  k->v[kDimProto] = keys->proto[p];
+  k->v[kDimVlan] = keys->vlan ? keys->vlan[p] : kNoVlan;
+  k->v[kDimPort] = keys->in_port ? keys->in_port[p] : 0;
+  k->v[7] = 0;
+  k->port = uint32_t(keys->sport[p]) | uint32_t(keys->dport[p]) << 16;
+  k->pf = uint32_t(keys->proto[p]) | uint32_t(keys->tcp_flags ? keys->tcp_flags[p] : 0) << 8;
+}
+
+// IPv4 packets first..first+n-1 (kIndexed: pos[0..n-1]) of the burst.
+// Out of line (as are the other builds' group functions), so Classify's own frame stays small.
+template <bool kIndexed>
+__attribute__((noinline)) void ClassifyGroup4(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t first,
+                    uint32_t n, uint32_t* match) {
+  Key k[kGroup];
+  uint32_t best[kGroup];
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t p = kIndexed ? pos[i] : first + i;
+    k[i].v[kDimSrc] = keys->src[p];
+    k[i].v[kDimDst] = keys->dst[p];
+    FillKey(keys, p, &k[i]);
+    best[i] = kNoRank;
+  }
+  Descend(im, im.v4, k, n, best);
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t p = kIndexed ? pos[i] : first + i;
+    match[p] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
+  }
+}
+
+// IPv6 packets pos[0..n-1] of the burst.
+__attribute__((noinline)) void ClassifyGroup6(const Classifier::Impl& im, const Keys* keys, const uint32_t* pos, uint32_t n,
+                    uint32_t* match) {
+  Key6 k[kGroup];
+  uint32_t best[kGroup];
+  const uint32_t ws = im.v6.src_word, wd = im.v6.dst_word;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t p = pos[i];
+    const uint32_t* s = keys->src6 + 4 * size_t(p);
+    const uint32_t* d = keys->dst6 + 4 * size_t(p);
+    for (uint32_t w = 0; w < 4; w++) {
+      k[i].a[w] = s[w];
+      k[i].a[4 + w] = d[w];
+    }
+    k[i].v[kDimSrc] = s[ws];
+    k[i].v[kDimDst] = d[wd];
+    FillKey(keys, p, &k[i]);
+    best[i] = kNoRank;
+  }
+  Descend(im, im.v6, k, n, best);
+  for (uint32_t i = 0; i < n; i++) match[pos[i]] = best[i] == kNoRank ? kNoMatch : im.rank_index[best[i]];
 }

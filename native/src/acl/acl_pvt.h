@@ -74,10 +74,34 @@ struct Tree {
   uint32_t min_rank;  // smallest rank in the tree: a packet already matched better skips it
 };
 
-struct Classifier::Impl {
+// IPv6: the trees and blocks see one 32-bit word of each address (Forest::src_word/dst_word);
+// rules that restrict other words also have an Addr6 entry, checked for the lanes that
+// matched: (key word & mask) == value for all eight words (src 0..3, dst 0..3; the cut words
+// are masked out, the block checked them). Entries are shared by the rules that agree on the
+// other words (for a site prefix in word 0 and subnets in word 1: one entry for all).
+struct alignas(32) Addr6 {
+  uint32_t val[8], mask[8];
+};
+static_assert(sizeof(Addr6) == 64);
+
+// The compiled rules of one address family: IPv4 rules plus kAny rules, or IPv6 plus kAny.
+// Ranks are global (over all rules of the classifier), so the best of both is one compare.
+struct Forest {
   std::vector<Ref> refs;
   std::vector<Block> blocks;
-  std::vector<Tree> trees;          // ascending min_rank
+  std::vector<Tree> trees;    // ascending min_rank
+  std::vector<Addr6> addr6;           // distinct entries; [0] matches anything
+  std::vector<uint32_t> addr6_index;  // by rank -> addr6 entry; IPv6 forest only, empty when the words cut say it all
+  bool ext = false;           // some rule of this forest restricts vlan or in_port: check Impl::ext
+  uint8_t src_word = 0, dst_word = 0;  // IPv6: the address words the trees and blocks hold
+  size_t Bytes() const {
+    return refs.size() * sizeof(Ref) + blocks.size() * sizeof(Block) + trees.size() * sizeof(Tree) +
+           addr6.size() * sizeof(Addr6) + addr6_index.size() * sizeof(uint32_t);
+  }
+};
+
+struct Classifier::Impl {
+  Forest v4, v6;
   std::vector<uint32_t> rank_index; // rank -> rule index
   std::vector<Ext> ext;             // by rank; empty when no rule restricts vlan or in_port
   bool simd = false;                // AVX-512 data path (chosen at build time from the CPU)

@@ -181,8 +181,11 @@ std::string LoadClassBench(const std::string& path, std::vector<Rule>* out) {
 
 Keys Trace::keys(size_t offset) const {
   Keys k;
-  k.src = src.data() + offset;
-  k.dst = dst.data() + offset;
+  if (!src.empty()) k.src = src.data() + offset;
+  if (!dst.empty()) k.dst = dst.data() + offset;
+  if (!version.empty()) k.version = version.data() + offset;
+  if (!src6.empty()) k.src6 = src6.data() + 4 * offset;
+  if (!dst6.empty()) k.dst6 = dst6.data() + 4 * offset;
   k.sport = sport.data() + offset;
   k.dport = dport.data() + offset;
   k.proto = proto.data() + offset;
@@ -201,8 +204,9 @@ Trace GenerateTrace(const std::vector<Rule>& rules, size_t n, uint64_t seed, dou
   for (size_t i = 0; i < n; i++) {
     if (!rules.empty() && rnd.Unit() < hit) {
       const Rule& r = rules[rnd.Below(rules.size())];
-      const uint32_t sm = r.src_len ? ~0u << (32 - r.src_len) : 0;
-      const uint32_t dm = r.dst_len ? ~0u << (32 - r.dst_len) : 0;
+      const uint32_t sl = r.src_len < 32 ? r.src_len : 32, dl = r.dst_len < 32 ? r.dst_len : 32;  // IPv6: word 0
+      const uint32_t sm = sl ? ~0u << (32 - sl) : 0;
+      const uint32_t dm = dl ? ~0u << (32 - dl) : 0;
       t.src[i] = (r.src[0] & sm) | (uint32_t(rnd.Next()) & ~sm);
       t.dst[i] = (r.dst[0] & dm) | (uint32_t(rnd.Next()) & ~dm);
       t.sport[i] = uint16_t(r.sport_lo + rnd.Below(uint64_t(r.sport_hi) - r.sport_lo + 1));
@@ -217,6 +221,42 @@ Trace GenerateTrace(const std::vector<Rule>& rules, size_t n, uint64_t seed, dou
     }
   }
   return t;
+}
+
+namespace {
+void MapAddress(uint32_t v4, uint8_t len4, uint32_t word, uint32_t* out, uint8_t* len6) {
+  for (uint32_t w = 0; w < 4; w++) out[w] = w < word ? kIpv6MapBase[w] : w == word ? v4 : 0;
+  *len6 = uint8_t(32 * word + len4);
+}
+}  // namespace
+
+std::vector<Rule> MapRulesToIpv6(const std::vector<Rule>& rules, Ipv6Map m) {
+  std::vector<Rule> out(rules);
+  for (Rule& r : out) {
+    r.family = Family::kIpv6;
+    MapAddress(r.src[0], r.src_len, m.src_word, r.src, &r.src_len);
+    MapAddress(r.dst[0], r.dst_len, m.dst_word, r.dst, &r.dst_len);
+  }
+  return out;
+}
+
+Trace MapTraceToIpv6(const Trace& t, uint64_t seed, Ipv6Map m) {
+  Trace o;
+  o.sport = t.sport;
+  o.dport = t.dport;
+  o.proto = t.proto;
+  o.version.assign(t.size(), 6);
+  o.src6.resize(4 * t.size());
+  o.dst6.resize(4 * t.size());
+  Rand rnd{seed};
+  for (size_t i = 0; i < t.size(); i++) {
+    uint8_t unused;
+    MapAddress(t.src[i], 0, m.src_word, &o.src6[4 * i], &unused);
+    MapAddress(t.dst[i], 0, m.dst_word, &o.dst6[4 * i], &unused);
+    for (uint32_t w = m.src_word + 1; w < 4; w++) o.src6[4 * i + w] = uint32_t(rnd.Next());
+    for (uint32_t w = m.dst_word + 1; w < 4; w++) o.dst6[4 * i + w] = uint32_t(rnd.Next());
+  }
+  return o;
 }
 
 std::string FormatTrace(const Trace& t) {
