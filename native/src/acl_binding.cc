@@ -519,7 +519,6 @@ Napi::Value AclTableLoad(const Napi::CallbackInfo& info) {
     if (w[1] != 0 && w[1] != 4 && w[1] != 6)
       Throw(env, kErrInvalidArgument, "rule " + std::to_string(id) + ": family must be 0, 4 or 6");
     x.family = acl::Family(w[1]);
-    if (x.family == acl::Family::kAny) x.family = acl::Family::kIpv4;  // TEMP until the classifier has kAny
     for (int i = 0; i < 4; i++) {
       x.src[i] = w[2 + i];
       x.dst[i] = w[6 + i];
