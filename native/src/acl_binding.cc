@@ -132,6 +132,7 @@ struct AclReader {
   int32_t pool_handle = 0;
   std::array<uint16_t, kActCount> steps{};
   std::shared_ptr<uint32_t[]> match;  // rule id per burst position (kNoMatch: none)
+  std::vector<uint16_t> zone_of;      // input port -> zone (65536 entries), or empty: keys carry the port
   uint32_t match_capacity = 0;
   uint64_t counted_generation = 0;    // the set `counters` belong to (generations start at 1)
   std::atomic<uint64_t>* counters = nullptr;
@@ -179,7 +180,7 @@ inline uint16_t Be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 // The keys of one packet, as FlowKeys defines them (packages/protocols/src/flow-keys.ts),
 // plus TCP flags, the outer VLAN id and the input port; ICMP type and code go into the port
 // fields, as the rules expect. Every read is checked against the packet's length.
-inline void GatherKey(const Pool& pool, uint32_t b, KeyChunk* k, uint32_t i) {
+inline void GatherKey(const Pool& pool, const uint16_t* zone_of, uint32_t b, KeyChunk* k, uint32_t i) {
   const uint16_t* data_off = static_cast<const uint16_t*>(pool.meta(kMetaDataOff));
   const uint16_t* data_len = static_cast<const uint16_t*>(pool.meta(kMetaDataLen));
   const uint32_t t = static_cast<const uint32_t*>(pool.meta(kMetaPtype))[b];
@@ -192,7 +193,8 @@ inline void GatherKey(const Pool& pool, uint32_t b, KeyChunk* k, uint32_t i) {
   k->sport[i] = k->dport[i] = 0;
   k->proto[i] = k->flags[i] = 0;
   k->vlan[i] = acl::kNoVlan;
-  k->in_port[i] = static_cast<const uint16_t*>(pool.meta(kMetaPort))[b];
+  const uint16_t in_port = static_cast<const uint16_t*>(pool.meta(kMetaPort))[b];
+  k->in_port[i] = zone_of ? zone_of[in_port] : in_port;
   k->pre[i] = kActCount;
   if (t & kPtMalformed || off + len > pool.config().buf_size) {
     k->pre[i] = kActMalformed;
@@ -260,6 +262,7 @@ uint32_t ClassifyBurst(AclReader* r, RuleSet* rs, const Pool& pool, const uint32
   uint32_t* mark = static_cast<uint32_t*>(pool.meta(kMetaMark));
   const uint16_t* data_len = static_cast<const uint16_t*>(pool.meta(kMetaDataLen));
   std::atomic<uint64_t>* ctr = r->counters;
+  const uint16_t* zone_of = r->zone_of.empty() ? nullptr : r->zone_of.data();
   const uint32_t none = rs->rules;  // counters slot of "no rule"
   KeyChunk k;
   uint32_t rejects = 0;
@@ -273,7 +276,7 @@ uint32_t ClassifyBurst(AclReader* r, RuleSet* rs, const Pool& pool, const uint32
         const uint32_t a = ids[first + i + kPrefetchAhead];
         if (a < pool.count()) __builtin_prefetch(pool.base() + size_t(a) * pool.config().buf_size + data_off[a] + 14, 0, 3);
       }
-      GatherKey(pool, ids[first + i], &k, i);
+      GatherKey(pool, zone_of, ids[first + i], &k, i);
     }
     acl::Keys keys;
     keys.version = k.version;
@@ -597,7 +600,8 @@ Napi::Value AclTableCounters(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// reader(tableId, poolHandle, steps: Uint16Array(kActCount), capacity) -> { handle, match }
+// reader(tableId, poolHandle, steps: Uint16Array(kActCount), capacity, zones?: Uint16Array(65536))
+//   -> { handle, match }. With zones, a key's input-port field is zones[meta.port].
 Napi::Value AclReaderCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ThreadState* ts = State(env);
@@ -621,6 +625,13 @@ Napi::Value AclReaderCreate(const Napi::CallbackInfo& info) {
   r->pool_handle = pool_handle;
   Napi::Uint16Array steps = info[2].As<Napi::Uint16Array>();
   for (uint32_t i = 0; i < kActCount; i++) r->steps[i] = steps[i];
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array ||
+        info[4].As<Napi::Uint16Array>().ElementLength() != 65536)
+      Throw(env, kErrInvalidArgument, "ACL reader: zones must be a Uint16Array of 65536 (zone by input port)");
+    Napi::Uint16Array z = info[4].As<Napi::Uint16Array>();
+    r->zone_of.assign(z.Data(), z.Data() + 65536);
+  }
   r->match.reset(new uint32_t[capacity]());
   r->match_capacity = capacity;
   const int32_t handle = as->readers.Insert(r);

@@ -27,6 +27,12 @@ export interface AclStageOptions {
   track?: string;
   /** Replies to rejected packets: TCP RST, or ICMP/ICMPv6 administratively prohibited. */
   reject?: AclRejectOptions;
+  /**
+   * Zones: zone id (0..65534) by port name. With zones, rules' `inPort` names a zone: the
+   * zone of the port a packet came in on (ports not listed are in no zone and match no
+   * rule that names one).
+   */
+  zones?: Record<string, number>;
 }
 
 /** Counters of the stage's reject replies (per worker). */
@@ -73,6 +79,11 @@ export class AclStage {
         throw new VnfError('VNF_CONFIG', `AclStage '${this.name}': ${k} must be 'stage:<name>' or 'port:<name>', got '${String(v)}'`);
       }
     }
+    for (const [port, zone] of Object.entries(options.zones ?? {})) {
+      if (!Number.isInteger(zone) || zone < 0 || zone > 65534) {
+        throw new VnfError('VNF_CONFIG', `AclStage '${this.name}': zones.${port} must be a zone id 0..65534, got ${String(zone)}`);
+      }
+    }
     const rate = options.reject?.rate ?? 1000;
     if (!(rate >= 0)) throw new VnfError('VNF_CONFIG', `AclStage '${this.name}': reject.rate must be >= 0`);
   }
@@ -100,7 +111,16 @@ export class AclStage {
     steps[AclVerdict.malformed] = ctx.drop('malformed');
     this.pool = ctx.pool;
     this.portSteps = ctx.portNames.map((n) => ctx.port(n));
-    this.reader = new NativeAclReader(this.options.table, ctx.pool, steps, 4096);
+    let zones: Uint16Array | undefined;
+    if (this.options.zones) {
+      zones = new Uint16Array(65536).fill(0xffff);
+      for (const [port, zone] of Object.entries(this.options.zones)) {
+        const id = ctx.portNames.indexOf(port);
+        if (id < 0) throw new VnfError('VNF_CONFIG', `AclStage '${this.name}': zones.${port}: no port named '${port}' (ports: ${ctx.portNames.join(', ')})`);
+        zones[id] = zone;
+      }
+    }
+    this.reader = new NativeAclReader(this.options.table, ctx.pool, steps, 4096, zones);
     this.match = this.reader.match;
     this.tokens = this.options.reject?.rate ?? 1000;
     this.lastRefill = performance.now();

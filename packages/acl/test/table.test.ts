@@ -278,6 +278,31 @@ describe('AclTable and the native classifier, packet bytes to verdict', () => {
   });
 });
 
+describe('AclStage zones', () => {
+  it("matches rules' inPort against the zone of the input port", async () => {
+    const table = await AclTable.create(parseRuleFile('permit in-port 7\ndeny', 'z.rules'));
+    const stage = new AclStage({ table: table.id, permit: 'port:out', zones: { inside: 7, dmz: 8 } });
+    const names = ['inside', 'dmz', 'other', 'out'];
+    stage.init({ pool, port: (n) => names.indexOf(n), stage: () => 90, drop: (r) => (r === 'deny' ? 91 : 92), portNames: names });
+    const burst = new Burst(4);
+    pool.alloc(burst, 3);
+    const f = build(packet({ version: 4, src: 0x0a000001, dst: 0x0a000002, proto: 'udp', sport: 1, dport: 2, flags: 0, vlan: null, port: 0 }).layers);
+    for (let i = 0; i < 3; i++) {
+      pool.write(burst.ids[i], f);
+      pool.meta.port[burst.ids[i]] = i; // inside (zone 7), dmz (zone 8), other (no zone)
+    }
+    new BurstParser(pool).parse(burst);
+    stage.process(burst);
+    expect(Array.from(burst.ids.subarray(0, 3), (b) => pool.meta.next[b])).toEqual([3, 91, 91]);
+    pool.put(burst);
+    stage.close();
+    expect(() => new AclStage({ table: table.id, permit: 'port:out', zones: { inside: 70000 } })).toThrow(/zones.inside must be a zone id/);
+    const bad = new AclStage({ table: table.id, permit: 'port:out', zones: { nowhere: 1 } });
+    expect(() => bad.init({ pool, port: () => 0, stage: () => 0, drop: () => 0, portNames: names })).toThrow(/zones.nowhere: no port named 'nowhere'/);
+    table.close();
+  });
+});
+
 function mulberry(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

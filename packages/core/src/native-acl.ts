@@ -172,9 +172,11 @@ export class NativeAclReader {
    * @param tableId a {@link NativeAclTable.id}; the table must hold a rule set.
    * @param steps the step each {@link AclVerdict} leads to, {@link ACL_VERDICTS} entries.
    * @param capacity the largest burst (default 4096).
+   * @param zones zone by input port (65536 entries): rules' input-port field then names
+   *   zones (`zones[meta.port]`) instead of ports.
    */
-  constructor(tableId: number, pool: Mempool, steps: Uint16Array, capacity = 4096) {
-    const r = native.aclReaderCreate(tableId, Mempool.handleOf(pool), steps, capacity);
+  constructor(tableId: number, pool: Mempool, steps: Uint16Array, capacity = 4096, zones?: Uint16Array) {
+    const r = native.aclReaderCreate(tableId, Mempool.handleOf(pool), steps, capacity, zones);
     this.handle = r.handle;
     this.match = r.match;
     readerFinalizer.register(this, this.handle, this);

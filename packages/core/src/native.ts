@@ -45,7 +45,7 @@ export interface NativeBinding {
   aclTableLoad(handle: number, records: Uint32Array, options: object): Promise<import('./native-acl.js').AclSetStats>;
   aclTableStats(handle: number): import('./native-acl.js').AclSetStats | null;
   aclTableCounters(handle: number): { generation: number; counters: Float64Array } | null;
-  aclReaderCreate(tableId: number, pool: number, steps: Uint16Array, capacity: number): { handle: number; match: Uint32Array };
+  aclReaderCreate(tableId: number, pool: number, steps: Uint16Array, capacity: number, zones?: Uint16Array): { handle: number; match: Uint32Array };
   aclReaderClose(handle: number): boolean;
   aclClassify(reader: number, burst: number, start: number, n: number): number;
   /** True when built with AddressSanitizer (native/build-asan). */
