@@ -76,7 +76,7 @@ describe('config', () => {
     it('top level', () => {
       expectVnfError(() => parseConfig(null), 'VNF_CONFIG', 'config: must be an object');
       expectVnfError(() => parseConfig([]), 'VNF_CONFIG', 'config: must be an object');
-      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize)');
+      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize, acl)');
       bad((c) => (c.ports = []), 'ports: must be a non-empty array');
       bad((c) => ((c as Record<string, unknown>).ports = 'p0'), "ports: must be a non-empty array of ports, got 'p0'");
       bad((c) => (c.ports = Array.from({ length: 257 }, () => c.ports[0]!)), 'ports: at most 256 ports');
@@ -84,6 +84,22 @@ describe('config', () => {
       bad((c) => (c.workers = 1.5), 'workers: must be an integer');
       bad((c) => (c.workers = 2), 'workers: 2 workers would each keep their own neighbour table');
       bad((c) => (c.poolSize = 100), 'poolSize: must be an integer from 1024');
+    });
+
+    it('acl', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'router-acl-'));
+      writeFileSync(join(dir, 'fw.rules'), 'permit proto tcp dport 22\ndeny proto udp dport 99-9\n');
+      writeFileSync(join(dir, 'ok.yaml'), 'rules:\n  - action: permit\n    protocol: tcp\n');
+      const good = parseConfig({ ...testConfigJson(), acl: { rules: 'ok.yaml', noMatch: 'permit' } }, dir);
+      expect(good.acl).toEqual({ rules: join(dir, 'ok.yaml'), noMatch: 'permit', rejectRate: DEFAULTS.icmpRate });
+      expect(parseConfig(testConfigJson(), dir).acl).toBeNull();
+      const acl = (a: unknown, ...message: string[]) => expectVnfError(() => parseConfig({ ...testConfigJson(), acl: a }, dir), 'VNF_CONFIG', ...message);
+      acl({ rules: 'fw.rules' }, `${join(dir, 'fw.rules')}:2:`, 'inverted range 99-9');
+      acl({ rules: 'ok.yaml', noMatch: 'drop' }, "acl.noMatch: must be 'permit' or 'deny', got 'drop'");
+      acl({ rules: 'ok.yaml', colour: 1 }, 'acl.colour: unknown key');
+      acl({}, 'acl.rules: must be a non-empty string');
+      acl({ rules: 'ok.yaml', rejectRate: -1 }, 'acl.rejectRate: must be an integer');
+      expectVnfError(() => parseConfig({ ...testConfigJson(), acl: { rules: 'missing.rules' } }, dir), 'VNF_IO', 'missing.rules: cannot read the ACL rule file');
     });
 
     it('ports', () => {
