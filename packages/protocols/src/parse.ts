@@ -59,7 +59,6 @@ enum L {
   UDP_GTPU = 2152,
 }
 
-
 /** The burst loop: parses `ids[0 .. n)` and fills the keys (see BurstParser.run). */
 type BurstLoop = (ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null) => void;
 
@@ -91,7 +90,7 @@ interface LoopParser {
  * Offsets are written only for the layers found: a reader checks the ptype bit first (an
  * offset without its bit is stale), which saves stores per packet.
  */
-function makeBurstLoop(p: LoopParser): BurstLoop {
+function makeBurstLoop(p: LoopParser, bok: FlowKeys | null, bik: FlowKeys | null, bound: boolean): BurstLoop {
   // The parser's views, fixed for its life. Each parser gets its own copy of this function
   // (specializedBurstLoop), so V8 compiles the loop below for this one closure: TurboFan then
   // takes these bindings as constants, and every access to these arrays becomes a bounds
@@ -110,6 +109,11 @@ function makeBurstLoop(p: LoopParser): BurstLoop {
   const innerL2Off = p.innerL2Off;
   const innerL3Off = p.innerL3Off;
   const innerL4Off = p.innerL4Off;
+  // The keys a bound loop is for (see BurstParser.parse). Parameters are variables: only
+  // `const` bindings become constants.
+  const boundOk = bok;
+  const boundIk = bik;
+  const isBound = bound;
   // Stand-ins for a FlowKeys' views when no keys are asked for (never written).
   const noU8 = new Uint8Array(0);
   const noU16 = new Uint16Array(0);
@@ -117,236 +121,240 @@ function makeBurstLoop(p: LoopParser): BurstLoop {
   // Burst positions the flat loop leaves to the general path (grown to the largest burst).
   let slowList = new Int32Array(64);
   return function burstLoop(ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
-      const outer = ok !== null;
-      const inner = ik !== null;
-      // The keys are written through three views of each FlowKeys' one buffer (see
-      // FlowKeys.words for the layout) instead of its six arrays: V8 checks the map and loads
-      // the length and data pointer of every typed array a loop iteration touches. (Not through
-      // a DataView: TurboFan forgets all it knows about every array after a DataView store.)
-      const ow = outer ? ok.words : noI32;
-      const oh = outer ? ok.halves : noU16;
-      const o8 = outer ? ok.octets : noU8;
-      const iw = inner ? ik.words : noI32;
-      const ih = inner ? ik.halves : noU16;
-      const i8 = inner ? ik.octets : noU8;
-      const oc = outer ? ok.capacity | 0 : 0;
-      const ic = inner ? ik.capacity | 0 : 0;
-      if (slowList.length < n) slowList = new Int32Array(n);
-      const slow = slowList;
-      if (inner) {
-        // No inner keys, unless the loop below finds a tunnel: zeros first (version, protocol
-        // and ports), in a loop of its own.
-        for (let i = 0; i < n; i++) {
-          ih[ic * 16 + i] = 0;
-          ih[ic * 17 + i] = 0;
-          i8[ic * 36 + i] = 0;
-          i8[ic * 37 + i] = 0;
-        }
-      }
-      let ns = 0; // burst positions left to the general path, in slow[0 .. ns)
+    // A loop bound to one pair of keys is only called with them: in its own copy, TurboFan
+    // takes their views as constants too.
+    const ko = isBound ? boundOk : ok;
+    const ki = isBound ? boundIk : ik;
+    const outer = ko !== null;
+    const inner = ki !== null;
+    // The keys are written through three views of each FlowKeys' one buffer (see
+    // FlowKeys.words for the layout) instead of its six arrays: V8 checks the map and loads
+    // the length and data pointer of every typed array a loop iteration touches. (Not through
+    // a DataView: TurboFan forgets all it knows about every array after a DataView store.)
+    const ow = outer ? ko.words : noI32;
+    const oh = outer ? ko.halves : noU16;
+    const o8 = outer ? ko.octets : noU8;
+    const iw = inner ? ki.words : noI32;
+    const ih = inner ? ki.halves : noU16;
+    const i8 = inner ? ki.octets : noU8;
+    const oc = outer ? ko.capacity | 0 : 0;
+    const ic = inner ? ki.capacity | 0 : 0;
+    if (slowList.length < n) slowList = new Int32Array(n);
+    const slow = slowList;
+    if (inner) {
+      // No inner keys, unless the loop below finds a tunnel: zeros first (version, protocol
+      // and ports), in a loop of its own.
       for (let i = 0; i < n; i++) {
-        // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
-        const b = ids[i] | 0;
-        const base = b * bufferSize + dataOff[b];
-        const len = dataLen[b];
-        // The loop calls nothing: what the flat path does not take goes to the general path
-        // after it (slow).
-        if (len < 34) {
+        ih[ic * 16 + i] = 0;
+        ih[ic * 17 + i] = 0;
+        i8[ic * 36 + i] = 0;
+        i8[ic * 37 + i] = 0;
+      }
+    }
+    let ns = 0; // burst positions left to the general path, in slow[0 .. ns)
+    for (let i = 0; i < n; i++) {
+      // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
+      const b = ids[i] | 0;
+      const base = b * bufferSize + dataOff[b];
+      const len = dataLen[b];
+      // The loop calls nothing: what the flat path does not take goes to the general path
+      // after it (slow).
+      if (len < 34) {
+        slow[ns++] = i;
+        continue;
+      }
+      let t: number = L.ETHER;
+      let off = 14;
+      // Big-endian 16- and 32-bit words in one DataView read each (a load and a byte swap),
+      // never past what the checks before have shown to be in the packet.
+      let type = v.getUint16(base + 12);
+      if (type === L.ETH_VLAN) {
+        type = v.getUint16(base + 16);
+        off = 18;
+        t |= L.VLAN;
+      }
+      const p = base + off;
+      let l4: number;
+      let end: number;
+      let proto: number;
+      if (type === L.ETH_IPV4) {
+        // len >= 34: the first 20 bytes of the IPv4 header are in the packet.
+        const w0 = v.getInt32(p);
+        const total = w0 & 0xffff;
+        if (w0 >>> 24 !== 0x45 || off + 20 > len || total < 20 || off + total > len || v.getUint16(p + 6) & 0x3fff) {
           slow[ns++] = i;
           continue;
         }
-        let t: number = L.ETHER;
-        let off = 14;
-        // Big-endian 16- and 32-bit words in one DataView read each (a load and a byte swap),
-        // never past what the checks before have shown to be in the packet.
-        let type = v.getUint16(base + 12);
-        if (type === L.ETH_VLAN) {
-          type = v.getUint16(base + 16);
-          off = 18;
-          t |= L.VLAN;
-        }
-        const p = base + off;
-        let l4: number;
-        let end: number;
-        let proto: number;
-        if (type === L.ETH_IPV4) {
-          // len >= 34: the first 20 bytes of the IPv4 header are in the packet.
-          const w0 = v.getInt32(p);
-          const total = w0 & 0xffff;
-          if (w0 >>> 24 !== 0x45 || off + 20 > len || total < 20 || off + total > len || v.getUint16(p + 6) & 0x3fff) {
-            slow[ns++] = i;
-            continue;
-          }
-          t |= L.IPV4;
-          proto = x[p + 9];
-          l4 = off + 20;
-          end = off + total;
-        } else if (type === L.ETH_IPV6) {
-          const plen = v.getUint16(p + 4);
-          if (x[p] >> 4 !== 6 || off + 40 > len || plen === 0 || off + 40 + plen > len) {
-            slow[ns++] = i;
-            continue;
-          }
-          t |= L.IPV6;
-          proto = x[p + 6];
-          l4 = off + 40;
-          end = off + 40 + plen;
-        } else {
+        t |= L.IPV4;
+        proto = x[p + 9];
+        l4 = off + 20;
+        end = off + total;
+      } else if (type === L.ETH_IPV6) {
+        const plen = v.getUint16(p + 4);
+        if (x[p] >> 4 !== 6 || off + 40 > len || plen === 0 || off + 40 + plen > len) {
           slow[ns++] = i;
           continue;
         }
-        const q = base + l4;
-        const room = end - l4;
-        let ulen = 0;
-        // Source and destination port in one word (0 for ICMP).
-        let ports = 0;
-        if (proto === L.IP_TCP) {
-          // Each read only after the check that the packet holds it.
-          if (room < 20) {
-            slow[ns++] = i;
-            continue;
-          }
-          const doff = (x[q + 12] >> 4) << 2;
-          if (doff < 20 || doff > room) {
-            slow[ns++] = i;
-            continue;
-          }
-          t |= L.TCP;
-          ports = v.getInt32(q);
-        } else if (proto === L.IP_UDP) {
-          if (room < 8) {
-            slow[ns++] = i;
-            continue;
-          }
-          ulen = v.getUint16(q + 4);
-          if (ulen < 8 || ulen > room) {
-            slow[ns++] = i;
-            continue;
-          }
-          t |= L.UDP;
-          ports = v.getInt32(q);
-        } else if (proto === L.IP_ICMP && type === L.ETH_IPV4 && room >= 4) {
-          t |= L.ICMP;
-        } else {
+        t |= L.IPV6;
+        proto = x[p + 6];
+        l4 = off + 40;
+        end = off + 40 + plen;
+      } else {
+        slow[ns++] = i;
+        continue;
+      }
+      const q = base + l4;
+      const room = end - l4;
+      let ulen = 0;
+      // Source and destination port in one word (0 for ICMP).
+      let ports = 0;
+      if (proto === L.IP_TCP) {
+        // Each read only after the check that the packet holds it.
+        if (room < 20) {
           slow[ns++] = i;
           continue;
         }
-        if (ulen !== 0) {
-          const port = ports & 0xffff;
-          if (port === L.UDP_VXLAN || port === L.UDP_GTPU) {
-            // Tunnels are common enough to skip the general path for the outer headers too, and
-            // for the common inner packet (IPv4 without options or fragmentation, then TCP or
-            // UDP, behind VXLAN's Ethernet or a GTP-U header without optional fields) to skip
-            // the tunnel parser as well; anything else in a tunnel goes to the general path.
-            const tend = l4 + ulen;
-            let ip = 0;
-            if (port === L.UDP_VXLAN) {
-              const e = l4 + 16;
-              if (e + 34 <= tend && v.getUint16(base + e + 12) === L.ETH_IPV4) {
-                ip = e + 14;
-                t |= L.VXLAN | L.INNER_ETHER;
-              }
-            } else if (l4 + 36 <= tend && (v.getUint16(base + l4 + 8) & 0xe7ff) === 0x20ff) {
-              // GTP-U: version 1, no E, S or PN flag, a G-PDU (message type 255).
-              ip = l4 + 16;
-              t |= L.GTPU;
+        const doff = (x[q + 12] >> 4) << 2;
+        if (doff < 20 || doff > room) {
+          slow[ns++] = i;
+          continue;
+        }
+        t |= L.TCP;
+        ports = v.getInt32(q);
+      } else if (proto === L.IP_UDP) {
+        if (room < 8) {
+          slow[ns++] = i;
+          continue;
+        }
+        ulen = v.getUint16(q + 4);
+        if (ulen < 8 || ulen > room) {
+          slow[ns++] = i;
+          continue;
+        }
+        t |= L.UDP;
+        ports = v.getInt32(q);
+      } else if (proto === L.IP_ICMP && type === L.ETH_IPV4 && room >= 4) {
+        t |= L.ICMP;
+      } else {
+        slow[ns++] = i;
+        continue;
+      }
+      if (ulen !== 0) {
+        const port = ports & 0xffff;
+        if (port === L.UDP_VXLAN || port === L.UDP_GTPU) {
+          // Tunnels are common enough to skip the general path for the outer headers too, and
+          // for the common inner packet (IPv4 without options or fragmentation, then TCP or
+          // UDP, behind VXLAN's Ethernet or a GTP-U header without optional fields) to skip
+          // the tunnel parser as well; anything else in a tunnel goes to the general path.
+          const tend = l4 + ulen;
+          let ip = 0;
+          if (port === L.UDP_VXLAN) {
+            const e = l4 + 16;
+            if (e + 34 <= tend && v.getUint16(base + e + 12) === L.ETH_IPV4) {
+              ip = e + 14;
+              t |= L.VXLAN | L.INNER_ETHER;
             }
-            let il4 = 0;
-            let iproto = 0;
-            if (ip !== 0) {
-              const r = base + ip;
-              const w0 = v.getInt32(r);
-              const itotal = w0 & 0xffff;
-              if (w0 >>> 24 === 0x45 && itotal >= 20 && ip + itotal <= tend && (v.getUint16(r + 6) & 0x3fff) === 0) {
-                iproto = x[r + 9];
-                const iroom = itotal - 20;
-                const s = r + 20;
-                if (iproto === L.IP_TCP) {
-                  if (iroom >= 20) {
-                    const doff = (x[s + 12] >> 4) << 2;
-                    if (doff >= 20 && doff <= iroom) {
-                      il4 = ip + 20;
-                      t |= L.INNER_IPV4 | L.INNER_TCP;
-                    }
-                  }
-                } else if (iproto === L.IP_UDP && iroom >= 8) {
-                  const iulen = v.getUint16(s + 4);
-                  if (iulen >= 8 && iulen <= iroom) {
+          } else if (l4 + 36 <= tend && (v.getUint16(base + l4 + 8) & 0xe7ff) === 0x20ff) {
+            // GTP-U: version 1, no E, S or PN flag, a G-PDU (message type 255).
+            ip = l4 + 16;
+            t |= L.GTPU;
+          }
+          let il4 = 0;
+          let iproto = 0;
+          if (ip !== 0) {
+            const r = base + ip;
+            const w0 = v.getInt32(r);
+            const itotal = w0 & 0xffff;
+            if (w0 >>> 24 === 0x45 && itotal >= 20 && ip + itotal <= tend && (v.getUint16(r + 6) & 0x3fff) === 0) {
+              iproto = x[r + 9];
+              const iroom = itotal - 20;
+              const s = r + 20;
+              if (iproto === L.IP_TCP) {
+                if (iroom >= 20) {
+                  const doff = (x[s + 12] >> 4) << 2;
+                  if (doff >= 20 && doff <= iroom) {
                     il4 = ip + 20;
-                    t |= L.INNER_IPV4 | L.INNER_UDP;
+                    t |= L.INNER_IPV4 | L.INNER_TCP;
                   }
+                }
+              } else if (iproto === L.IP_UDP && iroom >= 8) {
+                const iulen = v.getUint16(s + 4);
+                if (iulen >= 8 && iulen <= iroom) {
+                  il4 = ip + 20;
+                  t |= L.INNER_IPV4 | L.INNER_UDP;
                 }
               }
             }
-            if (il4 === 0) {
-              slow[ns++] = i;
-              continue;
-            }
-            if (t & L.INNER_ETHER) innerL2Off[b] = ip - 14;
-            innerL3Off[b] = ip;
-            innerL4Off[b] = il4;
-            if (inner) {
-              // Inner IPv4 with TCP or UDP: the keys straight from the headers just checked.
-              const r = base + ip;
-              const s = i << 2;
-              const d = (ic + i) << 2;
-              iw[s] = 0;
-              iw[s + 1] = 0;
-              iw[s + 2] = 0;
-              iw[s + 3] = v.getInt32(r + 12);
-              iw[d] = 0;
-              iw[d + 1] = 0;
-              iw[d + 2] = 0;
-              iw[d + 3] = v.getInt32(r + 16);
-              const iports = v.getInt32(r + 20);
-              ih[ic * 16 + i] = iports >>> 16;
-              ih[ic * 17 + i] = iports;
-              i8[ic * 36 + i] = 4;
-              i8[ic * 37 + i] = iproto;
-            }
+          }
+          if (il4 === 0) {
+            slow[ns++] = i;
+            continue;
+          }
+          if (t & L.INNER_ETHER) innerL2Off[b] = ip - 14;
+          innerL3Off[b] = ip;
+          innerL4Off[b] = il4;
+          if (inner) {
+            // Inner IPv4 with TCP or UDP: the keys straight from the headers just checked.
+            const r = base + ip;
+            const s = i << 2;
+            const d = (ic + i) << 2;
+            iw[s] = 0;
+            iw[s + 1] = 0;
+            iw[s + 2] = 0;
+            iw[s + 3] = v.getInt32(r + 12);
+            iw[d] = 0;
+            iw[d + 1] = 0;
+            iw[d + 2] = 0;
+            iw[d + 3] = v.getInt32(r + 16);
+            const iports = v.getInt32(r + 20);
+            ih[ic * 16 + i] = iports >>> 16;
+            ih[ic * 17 + i] = iports;
+            i8[ic * 36 + i] = 4;
+            i8[ic * 37 + i] = iproto;
           }
         }
-        ptype[b] = t;
-        l2Off[b] = 0;
-        l3Off[b] = off;
-        l4Off[b] = l4;
-        if (outer) {
-          const s = i << 2;
-          const d = (oc + i) << 2;
-          if (type === L.ETH_IPV4) {
-            ow[s] = 0;
-            ow[s + 1] = 0;
-            ow[s + 2] = 0;
-            ow[s + 3] = v.getInt32(p + 12);
-            ow[d] = 0;
-            ow[d + 1] = 0;
-            ow[d + 2] = 0;
-            ow[d + 3] = v.getInt32(p + 16);
-            o8[oc * 36 + i] = 4;
-          } else {
-            ow[s] = v.getInt32(p + 8);
-            ow[s + 1] = v.getInt32(p + 12);
-            ow[s + 2] = v.getInt32(p + 16);
-            ow[s + 3] = v.getInt32(p + 20);
-            ow[d] = v.getInt32(p + 24);
-            ow[d + 1] = v.getInt32(p + 28);
-            ow[d + 2] = v.getInt32(p + 32);
-            ow[d + 3] = v.getInt32(p + 36);
-            o8[oc * 36 + i] = 6;
-          }
-          // The flat path's protocols are the IP header's own (TCP, UDP, ICMP over IPv4).
-          o8[oc * 37 + i] = proto;
-          oh[oc * 16 + i] = ports >>> 16;
-          oh[oc * 17 + i] = ports;
+      }
+      ptype[b] = t;
+      l2Off[b] = 0;
+      l3Off[b] = off;
+      l4Off[b] = l4;
+      if (outer) {
+        const s = i << 2;
+        const d = (oc + i) << 2;
+        if (type === L.ETH_IPV4) {
+          ow[s] = 0;
+          ow[s + 1] = 0;
+          ow[s + 2] = 0;
+          ow[s + 3] = v.getInt32(p + 12);
+          ow[d] = 0;
+          ow[d + 1] = 0;
+          ow[d + 2] = 0;
+          ow[d + 3] = v.getInt32(p + 16);
+          o8[oc * 36 + i] = 4;
+        } else {
+          ow[s] = v.getInt32(p + 8);
+          ow[s + 1] = v.getInt32(p + 12);
+          ow[s + 2] = v.getInt32(p + 16);
+          ow[s + 3] = v.getInt32(p + 20);
+          ow[d] = v.getInt32(p + 24);
+          ow[d + 1] = v.getInt32(p + 28);
+          ow[d + 2] = v.getInt32(p + 32);
+          ow[d + 3] = v.getInt32(p + 36);
+          o8[oc * 36 + i] = 6;
         }
+        // The flat path's protocols are the IP header's own (TCP, UDP, ICMP over IPv4).
+        o8[oc * 37 + i] = proto;
+        oh[oc * 16 + i] = ports >>> 16;
+        oh[oc * 17 + i] = ports;
       }
-      for (let k = 0; k < ns; k++) {
-        const i = slow[k];
-        const b = ids[i] | 0;
-        p.general(i, b, b * bufferSize + dataOff[b], dataLen[b], ok, ik);
-      }
-      if (outer) ok.count = n;
-      if (inner) ik.count = n;
+    }
+    for (let k = 0; k < ns; k++) {
+      const i = slow[k];
+      const b = ids[i] | 0;
+      p.general(i, b, b * bufferSize + dataOff[b], dataLen[b], ko, ki);
+    }
+    if (outer) ko.count = n;
+    if (inner) ki.count = n;
   };
 }
 
@@ -357,14 +365,24 @@ function makeBurstLoop(p: LoopParser): BurstLoop {
  * only to a function with a single closure). Where code generation from strings is not
  * allowed, or the copy fails, the shared makeBurstLoop: the same loop, without the constants.
  */
-function specializedBurstLoop(p: LoopParser): { loop: BurstLoop; specialized: boolean } {
+function specializedBurstLoop(
+  p: LoopParser,
+  bok: FlowKeys | null = null,
+  bik: FlowKeys | null = null,
+  bound = false,
+): { loop: BurstLoop; specialized: boolean } {
   try {
     const make = new Function(`return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop.js`)() as typeof makeBurstLoop;
-    return { loop: make(p), specialized: true };
+    return { loop: make(p, bok, bik, bound), specialized: true };
   } catch {
-    return { loop: makeBurstLoop(p), specialized: false };
+    return { loop: makeBurstLoop(p, bok, bik, bound), specialized: false };
   }
 }
+
+/** Calls with the same keys before the parser binds a loop to them. */
+const BIND_AFTER = 64;
+/** Most loops a parser binds to keys. */
+const MAX_BINDS = 4;
 
 /** Most VLAN tags, MPLS labels or IPv6 extension headers walked before giving up. */
 export const MAX_CHAIN = 8;
@@ -376,7 +394,10 @@ export const MAX_CHAIN = 8;
  * allocates nothing, never reads outside a packet's `dataLen` bytes and never throws on
  * packet contents: a malformed packet gets {@link PTYPE.MALFORMED} and a reason code.
  *
- * Make one per pool (and per thread) and reuse it: it holds the pool's views.
+ * Make one per pool (and per thread) and reuse it: it holds the pool's views, and compiles
+ * its own copy of the burst loop for them (with `new Function`; where code generation from
+ * strings is disallowed it runs the shared loop instead: the same results, slower). Passing
+ * the same keys call after call lets it compile a copy for them too.
  */
 export class BurstParser extends PoolViews {
   // Out-parameters of the per-layer helpers (no allocation for multiple results).
@@ -394,6 +415,16 @@ export class BurstParser extends PoolViews {
   private run: BurstLoop;
   /** @internal Whether `run` is the parser's own compiled copy (see specializedBurstLoop). */
   specialized: boolean;
+
+  // A loop bound to the keys of the last calls (see parse), once they have been the same
+  // for a while: `bound` is called only with `boundOk` and `boundIk`.
+  private bound: BurstLoop | null = null;
+  private boundOk: FlowKeys | null = null;
+  private boundIk: FlowKeys | null = null;
+  private lastOk: FlowKeys | null = null;
+  private lastIk: FlowKeys | null = null;
+  private sameKeys = 0;
+  private binds = 0;
 
   constructor(pool: Mempool) {
     super(pool);
@@ -414,12 +445,35 @@ export class BurstParser extends PoolViews {
     const ik = innerKeys ?? null;
     if ((ok !== null && ok.capacity < n) || (ik !== null && ik.capacity < n)) {
       // Keys smaller than the burst: the separate extraction fills what fits.
-      this.loop(burst.ids, n, null, null);
+      this.loop(this.run, burst.ids, n, null, null);
       ok?.extract(burst);
       ik?.extract(burst, true);
       return;
     }
-    this.loop(burst.ids, n, ok, ik);
+    if (this.bound !== null && ok === this.boundOk && ik === this.boundIk) {
+      this.loop(this.bound, burst.ids, n, ok, ik);
+      return;
+    }
+    // The same keys call after call (a stage parsing into its own keys): after BIND_AFTER
+    // calls, a copy of the loop bound to them, so that their views are constants as the
+    // pool's are. At most MAX_BINDS copies per parser: callers that change keys often keep the
+    // loop that takes them as arguments.
+    if (ok === this.lastOk && ik === this.lastIk) {
+      if (++this.sameKeys === BIND_AFTER && this.specialized && this.binds < MAX_BINDS && ok !== null) {
+        this.binds++;
+        const { loop, specialized } = specializedBurstLoop(this as unknown as LoopParser, ok, ik, true);
+        if (specialized) {
+          this.bound = loop;
+          this.boundOk = ok;
+          this.boundIk = ik;
+        }
+      }
+    } else {
+      this.lastOk = ok;
+      this.lastIk = ik;
+      this.sameKeys = 0;
+    }
+    this.loop(this.run, burst.ids, n, ok, ik);
   }
 
   /**
@@ -429,20 +483,21 @@ export class BurstParser extends PoolViews {
    */
   parseOne(b: number): number {
     this.one[0] = b;
-    this.loop(this.one, 1, null, null);
+    this.loop(this.run, this.one, 1, null, null);
     return this.ptype[b] >>> 0;
   }
 
-  private loop(ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+  private loop(run: BurstLoop, ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
     try {
-      this.run(ids, n, ok, ik);
+      run(ids, n, ok, ik);
     } catch (e) {
       // The compiled copy failed where the shared function would not (its text changed by a
       // tool, e.g. coverage counters naming module variables): the shared one from now on,
       // which rewrites everything the copy wrote.
       if (!this.specialized) throw e;
       this.specialized = false;
-      this.run = makeBurstLoop(this as unknown as LoopParser);
+      this.run = makeBurstLoop(this as unknown as LoopParser, null, null, false);
+      this.bound = null;
       this.run(ids, n, ok, ik);
     }
   }
