@@ -365,6 +365,9 @@ function makeBurstLoop(p: LoopParser, bok: FlowKeys | null, bik: FlowKeys | null
  * only to a function with a single closure). Where code generation from strings is not
  * allowed, or the copy fails, the shared makeBurstLoop: the same loop, without the constants.
  */
+/** Copies of the burst loop compiled so far (each one's text is its own). */
+let loopCopies = 0;
+
 function specializedBurstLoop(
   p: LoopParser,
   bok: FlowKeys | null = null,
@@ -372,7 +375,12 @@ function specializedBurstLoop(
   bound = false,
 ): { loop: BurstLoop; specialized: boolean } {
   try {
-    const make = new Function(`return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop.js`)() as typeof makeBurstLoop;
+    // A text of its own (the copy's number in it): V8 caches the function compiled from a
+    // text, and copies sharing it would share their closures' feedback, which rules out the
+    // specialization after the first.
+    const make = new Function(
+      `return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop-${++loopCopies}.js`,
+    )() as typeof makeBurstLoop;
     return { loop: make(p, bok, bik, bound), specialized: true };
   } catch {
     return { loop: makeBurstLoop(p, bok, bik, bound), specialized: false };
