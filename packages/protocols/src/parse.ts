@@ -365,8 +365,12 @@ function makeBurstLoop(p: LoopParser, bok: FlowKeys | null, bik: FlowKeys | null
  * only to a function with a single closure). Where code generation from strings is not
  * allowed, or the copy fails, the shared makeBurstLoop: the same loop, without the constants.
  */
-/** Copies of the burst loop compiled so far (each one's text is its own). */
+/**
+ * Copies of the burst loop compiled so far, and a tag of this instance of the module (a
+ * process can load it twice, as ESM and CommonJS): in each copy's text, to make it its own.
+ */
 let loopCopies = 0;
+const moduleTag = Math.random().toString(36).slice(2, 10);
 
 function specializedBurstLoop(
   p: LoopParser,
@@ -379,7 +383,7 @@ function specializedBurstLoop(
     // text, and copies sharing it would share their closures' feedback, which rules out the
     // specialization after the first.
     const make = new Function(
-      `return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop-${++loopCopies}.js`,
+      `return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop-${moduleTag}-${++loopCopies}.js`,
     )() as typeof makeBurstLoop;
     return { loop: make(p, bok, bik, bound), specialized: true };
   } catch {
