@@ -359,19 +359,20 @@ function makeBurstLoop(p: LoopParser, bok: FlowKeys | null, bik: FlowKeys | null
 }
 
 /**
- * A burst loop of its own for parser `p`: makeBurstLoop compiled anew (`new Function` over its
- * own text), so that its closure is the only one of its function and V8 specializes the
- * optimized loop to this parser's views (function context specialization, which V8 applies
- * only to a function with a single closure). Where code generation from strings is not
- * allowed, or the copy fails, the shared makeBurstLoop: the same loop, without the constants.
- */
-/**
  * Copies of the burst loop compiled so far, and a tag of this instance of the module (a
  * process can load it twice, as ESM and CommonJS): in each copy's text, to make it its own.
  */
 let loopCopies = 0;
 const moduleTag = Math.random().toString(36).slice(2, 10);
 
+/**
+ * A burst loop of its own for parser `p`: makeBurstLoop compiled anew (`new Function` over its
+ * own text), so that its closure is the only one of its function and V8 specializes the
+ * optimized loop to this parser's views (function context specialization, which V8 applies
+ * only to a function with a single closure). With `bound`, a copy for keys `bok` and `bik`
+ * only (their views constants too). Where code generation from strings is not allowed, or
+ * the copy fails, the shared makeBurstLoop: the same loop, without the constants.
+ */
 function specializedBurstLoop(
   p: LoopParser,
   bok: FlowKeys | null = null,

@@ -189,8 +189,11 @@ describe('BurstParser.parse with keys', () => {
     const F = globalThis.Function;
     let p: BurstParser;
     try {
-      globalThis.Function = function () {
-        throw new EvalError('code generation from strings disallowed');
+      // What `new Function` does under --disallow-code-generation-from-strings.
+      globalThis.Function = class {
+        constructor() {
+          throw new EvalError('Code generation from strings disallowed for this context');
+        }
       } as unknown as FunctionConstructor;
       p = new BurstParser(pool);
     } finally {
