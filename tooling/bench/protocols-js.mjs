@@ -59,12 +59,13 @@ export function shuffledBursts({ pool, bursts }, orders = 16) {
 /**
  * Mpps of parse + outer and inner 5-tuple extraction over the loaded capture (one
  * measurement of about `seconds`). With `orders` (from shuffledBursts) each pass uses the
- * next order.
+ * next order. `lib` is where BurstParser and FlowKeys come from (another build of the package,
+ * for protocols-ab.mjs); by default @vnf-sdk/protocols.
  */
-export function measureParse({ pool, bursts, packets }, { seconds = 0.5, orders = null } = {}) {
-  const parser = new BurstParser(pool);
-  const outer = new FlowKeys(pool, 32);
-  const inner = new FlowKeys(pool, 32);
+export function measureParse({ pool, bursts, packets }, { seconds = 0.5, orders = null, lib = null } = {}) {
+  const parser = new (lib?.BurstParser ?? BurstParser)(pool);
+  const outer = new (lib?.FlowKeys ?? FlowKeys)(pool, 32);
+  const inner = new (lib?.FlowKeys ?? FlowKeys)(pool, 32);
   let acc = 0;
   let cur = 0;
   // Parse, with the outer and inner 5-tuples of every packet filled in the same pass, as a

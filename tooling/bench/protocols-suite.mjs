@@ -81,6 +81,15 @@ export async function protocolsSuite(RUNS, commands) {
       tuplesMatch: peers?.tuplesMatch ?? null,
       keysDigest: { js: jsKeysDigest, cpp: cppKeys.keysDigest ?? null },
       keysMatch: cppKeys.available === false ? null : true,
+      // Every run's figures, in run order (ours and the C++ peer's of the same run side by side).
+      perRun: {
+        js: inOrder,
+        jsShuffled: shuffled,
+        cpp: cppRuns,
+        cppShuffled: cppShuffledRuns,
+        gopacket: goRuns,
+        gopacketSparse: goSparseRuns,
+      },
     },
   };
 }

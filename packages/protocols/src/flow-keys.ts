@@ -25,16 +25,33 @@ export class FlowKeys extends PoolViews {
   /** Destination address words: `dst[4 * i + k]`. */
   readonly dst: Uint32Array;
   count = 0;
+  /**
+   * @internal All the fields above are views of one buffer, laid out (for capacity `c`) as
+   * src words at byte 0, dst words at `16c`, srcPort at `32c`, dstPort at `34c`, version at
+   * `36c`, protocol at `37c`. The parser writes a packet's keys through these three views of
+   * the whole buffer instead of the six arrays: V8 checks the map and loads the length and
+   * data pointer of every typed array a loop iteration touches.
+   */
+  readonly words: Int32Array;
+  /** @internal See {@link FlowKeys.words}: srcPort `i` is `halves[16c + i]`, dstPort `halves[17c + i]`. */
+  readonly halves: Uint16Array;
+  /** @internal See {@link FlowKeys.words}: version `i` is `octets[36c + i]`, protocol `octets[37c + i]`. */
+  readonly octets: Uint8Array;
 
   /** Keys for bursts of up to `capacity` packets from `pool`. */
   constructor(pool: Mempool, capacity = 256) {
     super(pool);
-    this.version = new Uint8Array(capacity);
-    this.protocol = new Uint8Array(capacity);
-    this.srcPort = new Uint16Array(capacity);
-    this.dstPort = new Uint16Array(capacity);
-    this.src = new Uint32Array(capacity * 4);
-    this.dst = new Uint32Array(capacity * 4);
+    const c = Math.trunc(capacity);
+    const buf = new ArrayBuffer(38 * c);
+    this.src = new Uint32Array(buf, 0, 4 * c);
+    this.dst = new Uint32Array(buf, 16 * c, 4 * c);
+    this.srcPort = new Uint16Array(buf, 32 * c, c);
+    this.dstPort = new Uint16Array(buf, 34 * c, c);
+    this.version = new Uint8Array(buf, 36 * c, c);
+    this.protocol = new Uint8Array(buf, 37 * c, c);
+    this.words = new Int32Array(buf);
+    this.halves = new Uint16Array(buf);
+    this.octets = new Uint8Array(buf);
   }
 
   /** How many packets' keys fit. */

@@ -1,4 +1,4 @@
-import type { Burst } from '@vnf-sdk/core';
+import type { Burst, Mempool } from '@vnf-sdk/core';
 import type { FlowKeys } from './flow-keys.js';
 import { PoolViews } from './pool-views.js';
 import { malformed, PTYPE, Reason, type ReasonCode } from './ptype.js';
@@ -59,128 +59,108 @@ enum L {
   UDP_GTPU = 2152,
 }
 
-// Stand-ins for the key arrays when no keys are asked for (never written).
-const NO_U8 = new Uint8Array(0);
-const NO_U16 = new Uint16Array(0);
-const NO_U32 = new Uint32Array(0);
+/** The burst loop: parses `ids[0 .. n)` and fills the keys (see BurstParser.run). */
+type BurstLoop = (ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null) => void;
 
-/** Most VLAN tags, MPLS labels or IPv6 extension headers walked before giving up. */
-export const MAX_CHAIN = 8;
+/** What the burst loop uses of its parser. */
+interface LoopParser {
+  bytes: Uint8Array;
+  view: DataView;
+  bufferSize: number;
+  dataOff: Uint16Array;
+  dataLen: Uint16Array;
+  ptype: Uint32Array;
+  l2Off: Uint16Array;
+  l3Off: Uint16Array;
+  l4Off: Uint16Array;
+  innerL2Off: Uint16Array;
+  innerL3Off: Uint16Array;
+  innerL4Off: Uint16Array;
+  general(i: number, b: number, base: number, len: number, ok: FlowKeys | null, ik: FlowKeys | null): void;
+}
 
 /**
- * Parses bursts in place: for each packet it writes the packet type bits (`meta.ptype`,
- * see {@link PTYPE}) and the header offsets (`l2Off`, `l3Off`, `l4Off` and, in tunnels,
- * `innerL2Off`, `innerL3Off`, `innerL4Off`), relative to the packet's data start. It
- * allocates nothing, never reads outside a packet's `dataLen` bytes and never throws on
- * packet contents: a malformed packet gets {@link PTYPE.MALFORMED} and a reason code.
+ * The burst loop. The common case is flat, inside the loop, because V8 will not inline
+ * the general per-layer methods: Ethernet II with at most one VLAN tag, IPv4 without
+ * options or fragmentation or IPv6 without extension headers, then TCP, UDP (VXLAN and
+ * GTP-U handed straight to the tunnel parser) or ICMP, with every length consistent.
+ * Anything else goes to the general path (`general`), which gives the same answer for
+ * everything the flat path accepts (a test holds them equal).
  *
- * Make one per pool (and per thread) and reuse it: it holds the pool's views.
+ * Offsets are written only for the layers found: a reader checks the ptype bit first (an
+ * offset without its bit is stale), which saves stores per packet.
  */
-export class BurstParser extends PoolViews {
-  // Out-parameters of the per-layer helpers (no allocation for multiple results).
-  private l3 = 0;
-  private l4 = 0;
-  private l4End = 0; // end of the layer-4 data: UDP length, or the IP packet's end
-
-
-  // One buffer index, for parseOne.
-  private readonly one = new Uint32Array(1);
-
-  /**
-   * Parses every packet of the burst. With `keys` (and `innerKeys`) it also fills them as
-   * `keys.extract(burst)` (and `innerKeys.extract(burst, true)`) would, in the same pass:
-   * each packet's headers are read once, while they are in the L1 cache and the parser
-   * still knows where everything is.
-   */
-  parse(burst: Burst, keys?: FlowKeys, innerKeys?: FlowKeys): void {
-    const n = burst.count;
-    const ok = keys ?? null;
-    const ik = innerKeys ?? null;
-    if ((ok !== null && ok.capacity < n) || (ik !== null && ik.capacity < n)) {
-      // Keys smaller than the burst: the separate extraction fills what fits.
-      this.run(burst.ids, n, null, null);
-      ok?.extract(burst);
-      ik?.extract(burst, true);
-      return;
-    }
-    this.run(burst.ids, n, ok, ik);
-  }
-
-  /**
-   * Parses one buffer; returns its ptype (also stored in `meta.ptype`). `l2Off` is always
-   * 0 (the Ethernet header starts the data); the other offsets are valid only when their
-   * layer's ptype bit is set.
-   */
-  parseOne(b: number): number {
-    this.one[0] = b;
-    this.run(this.one, 1, null, null);
-    return this.ptype[b] >>> 0;
-  }
-
-  /** @internal The general path alone, for the test that holds both paths equal. */
-  parseOneGeneral(b: number): number {
-    const base = b * this.bufferSize + this.dataOff[b];
-    const t = this.parseEthernet(b, base, this.dataLen[b]) >>> 0;
-    this.ptype[b] = t;
-    return t;
-  }
-
-  /**
-   * The burst loop. The common case is flat, inside the loop, because V8 will not inline
-   * the general per-layer methods: Ethernet II with at most one VLAN tag, IPv4 without
-   * options or fragmentation or IPv6 without extension headers, then TCP, UDP (VXLAN and
-   * GTP-U handed straight to the tunnel parser) or ICMP, with every length consistent.
-   * Anything else goes to the general path (`general`), which gives the same answer for
-   * everything the flat path accepts (a test holds them equal).
-   *
-   * Offsets are written only for the layers found: a reader checks the ptype bit first (an
-   * offset without its bit is stale), which saves stores per packet.
-   */
-  private run(ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
-    // Everything in locals: fixed registers or stack slots instead of loads through `this`.
-    const x = this.bytes;
-    const v = this.view;
-    const bufferSize = this.bufferSize;
-    const dataOff = this.dataOff;
-    const dataLen = this.dataLen;
-    const ptype = this.ptype;
-    const l2Off = this.l2Off;
-    const l3Off = this.l3Off;
-    const l4Off = this.l4Off;
-    const outer = ok !== null;
-    const inner = ik !== null;
-    const oVer = outer ? ok.version : NO_U8;
-    const oProto = outer ? ok.protocol : NO_U8;
-    const oSrcPort = outer ? ok.srcPort : NO_U16;
-    const oDstPort = outer ? ok.dstPort : NO_U16;
-    const oSrc = outer ? ok.src : NO_U32;
-    const oDst = outer ? ok.dst : NO_U32;
-    const iVer = inner ? ik.version : NO_U8;
-    const iProto = inner ? ik.protocol : NO_U8;
-    const iSrcPort = inner ? ik.srcPort : NO_U16;
-    const iDstPort = inner ? ik.dstPort : NO_U16;
-    const iSrc = inner ? ik.src : NO_U32;
-    const iDst = inner ? ik.dst : NO_U32;
-    const innerL2Off = this.innerL2Off;
-    const innerL3Off = this.innerL3Off;
-    const innerL4Off = this.innerL4Off;
+function makeBurstLoop(p: LoopParser, bok: FlowKeys | null, bik: FlowKeys | null, bound: boolean): BurstLoop {
+  // The parser's views, fixed for its life. Each parser gets its own copy of this function
+  // (specializedBurstLoop), so V8 compiles the loop below for this one closure: TurboFan then
+  // takes these bindings as constants, and every access to these arrays becomes a bounds
+  // check against a constant length and a load or store at a constant address, instead of a
+  // map check and loads of the array's length and data pointers at every packet. (Nothing
+  // outside this function's own text may be named in it: see specializedBurstLoop.)
+  const x = p.bytes;
+  const v = p.view;
+  const bufferSize = p.bufferSize;
+  const dataOff = p.dataOff;
+  const dataLen = p.dataLen;
+  const ptype = p.ptype;
+  const l2Off = p.l2Off;
+  const l3Off = p.l3Off;
+  const l4Off = p.l4Off;
+  const innerL2Off = p.innerL2Off;
+  const innerL3Off = p.innerL3Off;
+  const innerL4Off = p.innerL4Off;
+  // The keys a bound loop is for (see BurstParser.parse). Parameters are variables: only
+  // `const` bindings become constants.
+  const boundOk = bok;
+  const boundIk = bik;
+  const isBound = bound;
+  // Stand-ins for a FlowKeys' views when no keys are asked for (never written).
+  const noU8 = new Uint8Array(0);
+  const noU16 = new Uint16Array(0);
+  const noI32 = new Int32Array(0);
+  // Burst positions the flat loop leaves to the general path (grown to the largest burst).
+  let slowList = new Int32Array(64);
+  return function burstLoop(ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+    // A loop bound to one pair of keys is only called with them: in its own copy, TurboFan
+    // takes their views as constants too.
+    const ko = isBound ? boundOk : ok;
+    const ki = isBound ? boundIk : ik;
+    const outer = ko !== null;
+    const inner = ki !== null;
+    // The keys are written through three views of each FlowKeys' one buffer (see
+    // FlowKeys.words for the layout) instead of its six arrays: V8 checks the map and loads
+    // the length and data pointer of every typed array a loop iteration touches. (Not through
+    // a DataView: TurboFan forgets all it knows about every array after a DataView store.)
+    const ow = outer ? ko.words : noI32;
+    const oh = outer ? ko.halves : noU16;
+    const o8 = outer ? ko.octets : noU8;
+    const iw = inner ? ki.words : noI32;
+    const ih = inner ? ki.halves : noU16;
+    const i8 = inner ? ki.octets : noU8;
+    const oc = outer ? ko.capacity | 0 : 0;
+    const ic = inner ? ki.capacity | 0 : 0;
+    if (slowList.length < n) slowList = new Int32Array(n);
+    const slow = slowList;
     if (inner) {
-      // No inner keys, unless the loop below finds a tunnel: zeros first, in a loop of its own
-      // (four arrays fewer to keep at hand in the big one).
+      // No inner keys, unless the loop below finds a tunnel: zeros first (version, protocol
+      // and ports), in a loop of its own.
       for (let i = 0; i < n; i++) {
-        iVer[i] = 0;
-        iProto[i] = 0;
-        iSrcPort[i] = 0;
-        iDstPort[i] = 0;
+        ih[ic * 16 + i] = 0;
+        ih[ic * 17 + i] = 0;
+        i8[ic * 36 + i] = 0;
+        i8[ic * 37 + i] = 0;
       }
     }
+    let ns = 0; // burst positions left to the general path, in slow[0 .. ns)
     for (let i = 0; i < n; i++) {
       // `| 0`: buffer indices are far below 2^31; as int32 the offset arithmetic stays integer.
       const b = ids[i] | 0;
       const base = b * bufferSize + dataOff[b];
       const len = dataLen[b];
+      // The loop calls nothing: what the flat path does not take goes to the general path
+      // after it (slow).
       if (len < 34) {
-        this.general(i, b, base, len, ok, ik);
+        slow[ns++] = i;
         continue;
       }
       let t: number = L.ETHER;
@@ -202,7 +182,7 @@ export class BurstParser extends PoolViews {
         const w0 = v.getInt32(p);
         const total = w0 & 0xffff;
         if (w0 >>> 24 !== 0x45 || off + 20 > len || total < 20 || off + total > len || v.getUint16(p + 6) & 0x3fff) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         t |= L.IPV4;
@@ -212,7 +192,7 @@ export class BurstParser extends PoolViews {
       } else if (type === L.ETH_IPV6) {
         const plen = v.getUint16(p + 4);
         if (x[p] >> 4 !== 6 || off + 40 > len || plen === 0 || off + 40 + plen > len) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         t |= L.IPV6;
@@ -220,7 +200,7 @@ export class BurstParser extends PoolViews {
         l4 = off + 40;
         end = off + 40 + plen;
       } else {
-        this.general(i, b, base, len, ok, ik);
+        slow[ns++] = i;
         continue;
       }
       const q = base + l4;
@@ -231,24 +211,24 @@ export class BurstParser extends PoolViews {
       if (proto === L.IP_TCP) {
         // Each read only after the check that the packet holds it.
         if (room < 20) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         const doff = (x[q + 12] >> 4) << 2;
         if (doff < 20 || doff > room) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         t |= L.TCP;
         ports = v.getInt32(q);
       } else if (proto === L.IP_UDP) {
         if (room < 8) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         ulen = v.getUint16(q + 4);
         if (ulen < 8 || ulen > room) {
-          this.general(i, b, base, len, ok, ik);
+          slow[ns++] = i;
           continue;
         }
         t |= L.UDP;
@@ -256,39 +236,8 @@ export class BurstParser extends PoolViews {
       } else if (proto === L.IP_ICMP && type === L.ETH_IPV4 && room >= 4) {
         t |= L.ICMP;
       } else {
-        this.general(i, b, base, len, ok, ik);
+        slow[ns++] = i;
         continue;
-      }
-      l2Off[b] = 0;
-      l3Off[b] = off;
-      l4Off[b] = l4;
-      if (outer) {
-        const k = i << 2;
-        if (type === L.ETH_IPV4) {
-          oVer[i] = 4;
-          oSrc[k] = 0;
-          oSrc[k + 1] = 0;
-          oSrc[k + 2] = 0;
-          oSrc[k + 3] = v.getUint32(p + 12);
-          oDst[k] = 0;
-          oDst[k + 1] = 0;
-          oDst[k + 2] = 0;
-          oDst[k + 3] = v.getUint32(p + 16);
-        } else {
-          oVer[i] = 6;
-          oSrc[k] = v.getUint32(p + 8);
-          oSrc[k + 1] = v.getUint32(p + 12);
-          oSrc[k + 2] = v.getUint32(p + 16);
-          oSrc[k + 3] = v.getUint32(p + 20);
-          oDst[k] = v.getUint32(p + 24);
-          oDst[k + 1] = v.getUint32(p + 28);
-          oDst[k + 2] = v.getUint32(p + 32);
-          oDst[k + 3] = v.getUint32(p + 36);
-        }
-        // The flat path's protocols are the IP header's own (TCP, UDP, ICMP over IPv4).
-        oProto[i] = proto;
-        oSrcPort[i] = ports >>> 16;
-        oDstPort[i] = ports & 0xffff;
       }
       if (ulen !== 0) {
         const port = ports & 0xffff;
@@ -296,125 +245,286 @@ export class BurstParser extends PoolViews {
           // Tunnels are common enough to skip the general path for the outer headers too, and
           // for the common inner packet (IPv4 without options or fragmentation, then TCP or
           // UDP, behind VXLAN's Ethernet or a GTP-U header without optional fields) to skip
-          // the tunnel parser as well; parseUdpTunnel does everything else.
+          // the tunnel parser as well; anything else in a tunnel goes to the general path.
           const tend = l4 + ulen;
           let ip = 0;
-          let tt = t;
           if (port === L.UDP_VXLAN) {
             const e = l4 + 16;
             if (e + 34 <= tend && v.getUint16(base + e + 12) === L.ETH_IPV4) {
               ip = e + 14;
-              tt = t | L.VXLAN | L.INNER_ETHER;
+              t |= L.VXLAN | L.INNER_ETHER;
             }
           } else if (l4 + 36 <= tend && (v.getUint16(base + l4 + 8) & 0xe7ff) === 0x20ff) {
             // GTP-U: version 1, no E, S or PN flag, a G-PDU (message type 255).
             ip = l4 + 16;
-            tt = t | L.GTPU;
+            t |= L.GTPU;
           }
           let il4 = 0;
+          let iproto = 0;
           if (ip !== 0) {
             const r = base + ip;
             const w0 = v.getInt32(r);
             const itotal = w0 & 0xffff;
             if (w0 >>> 24 === 0x45 && itotal >= 20 && ip + itotal <= tend && (v.getUint16(r + 6) & 0x3fff) === 0) {
-              const iproto = v.getUint8(r + 9);
+              iproto = x[r + 9];
               const iroom = itotal - 20;
               const s = r + 20;
               if (iproto === L.IP_TCP) {
                 if (iroom >= 20) {
-                  const doff = (v.getUint8(s + 12) >> 4) << 2;
+                  const doff = (x[s + 12] >> 4) << 2;
                   if (doff >= 20 && doff <= iroom) {
                     il4 = ip + 20;
-                    tt |= L.INNER_IPV4 | L.INNER_TCP;
+                    t |= L.INNER_IPV4 | L.INNER_TCP;
                   }
                 }
               } else if (iproto === L.IP_UDP && iroom >= 8) {
                 const iulen = v.getUint16(s + 4);
                 if (iulen >= 8 && iulen <= iroom) {
                   il4 = ip + 20;
-                  tt |= L.INNER_IPV4 | L.INNER_UDP;
+                  t |= L.INNER_IPV4 | L.INNER_UDP;
                 }
               }
             }
           }
-          if (il4 !== 0) {
-            if (tt & L.INNER_ETHER) innerL2Off[b] = ip - 14;
-            innerL3Off[b] = ip;
-            innerL4Off[b] = il4;
-            t = tt;
-          } else {
-            this.l4End = tend;
-            t = this.parseUdpTunnel(b, base, t) >>> 0;
+          if (il4 === 0) {
+            slow[ns++] = i;
+            continue;
           }
-          ptype[b] = t;
-          if (t & L.MALFORMED) {
-            // A malformed packet's ptype has no layer bits: no keys, as extract() gives.
-            if (outer) {
-              oVer[i] = 0;
-              oProto[i] = 0;
-              oSrcPort[i] = 0;
-              oDstPort[i] = 0;
-            }
-          }
+          if (t & L.INNER_ETHER) innerL2Off[b] = ip - 14;
+          innerL3Off[b] = ip;
+          innerL4Off[b] = il4;
           if (inner) {
-            if (t & (L.INNER_IPV4 | L.INNER_IPV6)) {
-              const k = i << 2;
-              const r = base + innerL3Off[b];
-              let ip: number;
-              let iv: number;
-              if (t & L.INNER_IPV4) {
-                iv = 4;
-                ip = x[r + 9];
-                iSrc[k] = 0;
-                iSrc[k + 1] = 0;
-                iSrc[k + 2] = 0;
-                iSrc[k + 3] = v.getUint32(r + 12);
-                iDst[k] = 0;
-                iDst[k + 1] = 0;
-                iDst[k + 2] = 0;
-                iDst[k + 3] = v.getUint32(r + 16);
-              } else {
-                iv = 6;
-                ip = x[r + 6];
-                iSrc[k] = v.getUint32(r + 8);
-                iSrc[k + 1] = v.getUint32(r + 12);
-                iSrc[k + 2] = v.getUint32(r + 16);
-                iSrc[k + 3] = v.getUint32(r + 20);
-                iDst[k] = v.getUint32(r + 24);
-                iDst[k + 1] = v.getUint32(r + 28);
-                iDst[k + 2] = v.getUint32(r + 32);
-                iDst[k + 3] = v.getUint32(r + 36);
-              }
-              iVer[i] = iv;
-              if (t & (L.INNER_TCP | L.INNER_UDP)) {
-                const s = base + innerL4Off[b];
-                iSrcPort[i] = v.getUint16(s);
-                iDstPort[i] = v.getUint16(s + 2);
-                ip = t & L.INNER_TCP ? L.IP_TCP : L.IP_UDP;
-              } else {
-                iSrcPort[i] = 0;
-                iDstPort[i] = 0;
-                if (t & L.INNER_ICMP) ip = iv === 4 ? L.IP_ICMP : L.IP_ICMPV6;
-              }
-              iProto[i] = ip;
-            } else {
-              iVer[i] = 0;
-              iProto[i] = 0;
-              iSrcPort[i] = 0;
-              iDstPort[i] = 0;
-            }
+            // Inner IPv4 with TCP or UDP: the keys straight from the headers just checked.
+            const r = base + ip;
+            const s = i << 2;
+            const d = (ic + i) << 2;
+            iw[s] = 0;
+            iw[s + 1] = 0;
+            iw[s + 2] = 0;
+            iw[s + 3] = v.getInt32(r + 12);
+            iw[d] = 0;
+            iw[d + 1] = 0;
+            iw[d + 2] = 0;
+            iw[d + 3] = v.getInt32(r + 16);
+            const iports = v.getInt32(r + 20);
+            ih[ic * 16 + i] = iports >>> 16;
+            ih[ic * 17 + i] = iports;
+            i8[ic * 36 + i] = 4;
+            i8[ic * 37 + i] = iproto;
           }
-          continue;
         }
       }
       ptype[b] = t;
+      l2Off[b] = 0;
+      l3Off[b] = off;
+      l4Off[b] = l4;
+      if (outer) {
+        const s = i << 2;
+        const d = (oc + i) << 2;
+        if (type === L.ETH_IPV4) {
+          ow[s] = 0;
+          ow[s + 1] = 0;
+          ow[s + 2] = 0;
+          ow[s + 3] = v.getInt32(p + 12);
+          ow[d] = 0;
+          ow[d + 1] = 0;
+          ow[d + 2] = 0;
+          ow[d + 3] = v.getInt32(p + 16);
+          o8[oc * 36 + i] = 4;
+        } else {
+          ow[s] = v.getInt32(p + 8);
+          ow[s + 1] = v.getInt32(p + 12);
+          ow[s + 2] = v.getInt32(p + 16);
+          ow[s + 3] = v.getInt32(p + 20);
+          ow[d] = v.getInt32(p + 24);
+          ow[d + 1] = v.getInt32(p + 28);
+          ow[d + 2] = v.getInt32(p + 32);
+          ow[d + 3] = v.getInt32(p + 36);
+          o8[oc * 36 + i] = 6;
+        }
+        // The flat path's protocols are the IP header's own (TCP, UDP, ICMP over IPv4).
+        o8[oc * 37 + i] = proto;
+        oh[oc * 16 + i] = ports >>> 16;
+        oh[oc * 17 + i] = ports;
+      }
     }
-    if (outer) ok.count = n;
-    if (inner) ik.count = n;
+    for (let k = 0; k < ns; k++) {
+      const i = slow[k];
+      const b = ids[i] | 0;
+      p.general(i, b, b * bufferSize + dataOff[b], dataLen[b], ko, ki);
+    }
+    if (outer) ko.count = n;
+    if (inner) ki.count = n;
+  };
+}
+
+/**
+ * Copies of the burst loop compiled so far, and a tag of this instance of the module (a
+ * process can load it twice, as ESM and CommonJS): in each copy's text, to make it its own.
+ */
+let loopCopies = 0;
+const moduleTag = Math.random().toString(36).slice(2, 10);
+
+/**
+ * A burst loop of its own for parser `p`: makeBurstLoop compiled anew (`new Function` over its
+ * own text), so that its closure is the only one of its function and V8 specializes the
+ * optimized loop to this parser's views (function context specialization, which V8 applies
+ * only to a function with a single closure). With `bound`, a copy for keys `bok` and `bik`
+ * only (their views constants too). Where code generation from strings is not allowed, or
+ * the copy fails, the shared makeBurstLoop: the same loop, without the constants.
+ */
+function specializedBurstLoop(
+  p: LoopParser,
+  bok: FlowKeys | null = null,
+  bik: FlowKeys | null = null,
+  bound = false,
+): { loop: BurstLoop; specialized: boolean } {
+  try {
+    // A text of its own (the copy's number in it): V8 caches the function compiled from a
+    // text, and copies sharing it would share their closures' feedback, which rules out the
+    // specialization after the first.
+    const make = new Function(
+      `return ${makeBurstLoop.toString()}\n//# sourceURL=vnf-sdk-protocols-burst-loop-${moduleTag}-${++loopCopies}.js`,
+    )() as typeof makeBurstLoop;
+    return { loop: make(p, bok, bik, bound), specialized: true };
+  } catch {
+    return { loop: makeBurstLoop(p, bok, bik, bound), specialized: false };
+  }
+}
+
+/** Calls with the same keys before the parser binds a loop to them. */
+const BIND_AFTER = 64;
+/** Most loops a parser binds to keys. */
+const MAX_BINDS = 4;
+
+/** Most VLAN tags, MPLS labels or IPv6 extension headers walked before giving up. */
+export const MAX_CHAIN = 8;
+
+/**
+ * Parses bursts in place: for each packet it writes the packet type bits (`meta.ptype`,
+ * see {@link PTYPE}) and the header offsets (`l2Off`, `l3Off`, `l4Off` and, in tunnels,
+ * `innerL2Off`, `innerL3Off`, `innerL4Off`), relative to the packet's data start. It
+ * allocates nothing, never reads outside a packet's `dataLen` bytes and never throws on
+ * packet contents: a malformed packet gets {@link PTYPE.MALFORMED} and a reason code.
+ *
+ * Make one per pool (and per thread) and reuse it: it holds the pool's views, and compiles
+ * its own copy of the burst loop for them (with `new Function`; where code generation from
+ * strings is disallowed it runs the shared loop instead: the same results, slower). Passing
+ * the same keys call after call lets it compile a copy for them too.
+ */
+export class BurstParser extends PoolViews {
+  // Out-parameters of the per-layer helpers (no allocation for multiple results).
+  private l3 = 0;
+  private l4 = 0;
+  private l4End = 0; // end of the layer-4 data: UDP length, or the IP packet's end
+
+
+  // One buffer index, for parseOne.
+  private readonly one = new Uint32Array(1);
+  /**
+   * The burst loop (see makeBurstLoop), this parser's own: `run(ids, n, keys, innerKeys)`.
+   * The common case is flat inside it; what it does not take goes to `general`.
+   */
+  private run: BurstLoop;
+  /** @internal Whether `run` is the parser's own compiled copy (see specializedBurstLoop). */
+  specialized: boolean;
+
+  // A loop bound to the keys of the last calls (see parse), once they have been the same
+  // for a while: `bound` is called only with `boundOk` and `boundIk`.
+  private bound: BurstLoop | null = null;
+  private boundOk: FlowKeys | null = null;
+  private boundIk: FlowKeys | null = null;
+  private lastOk: FlowKeys | null = null;
+  private lastIk: FlowKeys | null = null;
+  private sameKeys = 0;
+  private binds = 0;
+
+  constructor(pool: Mempool) {
+    super(pool);
+    const { loop, specialized } = specializedBurstLoop(this as unknown as LoopParser);
+    this.run = loop;
+    this.specialized = specialized;
   }
 
-  /** The general path for packet `i` of a burst (buffer `b`), and its keys. */
-  private general(i: number, b: number, base: number, len: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+  /**
+   * Parses every packet of the burst. With `keys` (and `innerKeys`) it also fills them as
+   * `keys.extract(burst)` (and `innerKeys.extract(burst, true)`) would, in the same pass:
+   * each packet's headers are read once, while they are in the L1 cache and the parser
+   * still knows where everything is.
+   */
+  parse(burst: Burst, keys?: FlowKeys, innerKeys?: FlowKeys): void {
+    const n = burst.count;
+    const ok = keys ?? null;
+    const ik = innerKeys ?? null;
+    if ((ok !== null && ok.capacity < n) || (ik !== null && ik.capacity < n)) {
+      // Keys smaller than the burst: the separate extraction fills what fits.
+      this.loop(this.run, burst.ids, n, null, null);
+      ok?.extract(burst);
+      ik?.extract(burst, true);
+      return;
+    }
+    if (this.bound !== null && ok === this.boundOk && ik === this.boundIk) {
+      this.loop(this.bound, burst.ids, n, ok, ik);
+      return;
+    }
+    // The same keys call after call (a stage parsing into its own keys): after BIND_AFTER
+    // calls, a copy of the loop bound to them, so that their views are constants as the
+    // pool's are. At most MAX_BINDS copies per parser: callers that change keys often keep the
+    // loop that takes them as arguments.
+    if (ok === this.lastOk && ik === this.lastIk) {
+      if (++this.sameKeys === BIND_AFTER && this.specialized && this.binds < MAX_BINDS && ok !== null) {
+        this.binds++;
+        const { loop, specialized } = specializedBurstLoop(this as unknown as LoopParser, ok, ik, true);
+        if (specialized) {
+          this.bound = loop;
+          this.boundOk = ok;
+          this.boundIk = ik;
+        }
+      }
+    } else {
+      this.lastOk = ok;
+      this.lastIk = ik;
+      this.sameKeys = 0;
+    }
+    this.loop(this.run, burst.ids, n, ok, ik);
+  }
+
+  /**
+   * Parses one buffer; returns its ptype (also stored in `meta.ptype`). `l2Off` is always
+   * 0 (the Ethernet header starts the data); the other offsets are valid only when their
+   * layer's ptype bit is set.
+   */
+  parseOne(b: number): number {
+    this.one[0] = b;
+    this.loop(this.run, this.one, 1, null, null);
+    return this.ptype[b] >>> 0;
+  }
+
+  private loop(run: BurstLoop, ids: Uint32Array, n: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
+    try {
+      run(ids, n, ok, ik);
+    } catch (e) {
+      // The compiled copy failed where the shared function would not (its text changed by a
+      // tool, e.g. coverage counters naming module variables): the shared one from now on,
+      // which rewrites everything the copy wrote.
+      if (!this.specialized) throw e;
+      this.specialized = false;
+      this.run = makeBurstLoop(this as unknown as LoopParser, null, null, false);
+      this.bound = null;
+      this.run(ids, n, ok, ik);
+    }
+  }
+
+  /** @internal The general path alone, for the test that holds both paths equal. */
+  parseOneGeneral(b: number): number {
+    const base = b * this.bufferSize + this.dataOff[b];
+    const t = this.parseEthernet(b, base, this.dataLen[b]) >>> 0;
+    this.ptype[b] = t;
+    return t;
+  }
+
+  /** @internal The general path for packet `i` of a burst (buffer `b`), and its keys. */
+  general(i: number, b: number, base: number, len: number, ok: FlowKeys | null, ik: FlowKeys | null): void {
     this.ptype[b] = this.parseEthernet(b, base, len) >>> 0;
     if (ok !== null) ok.extractOne(i, b, false);
     if (ik !== null) ik.extractOne(i, b, true);

@@ -142,4 +142,67 @@ describe('BurstParser.parse with keys', () => {
     expect(pool.meta.ptype[burst.ids[2]]).toBe(PTYPE.ETHER | PTYPE.IPV4 | PTYPE.ICMP);
     pool.put(burst);
   });
+
+  // Fills `keys` with parse(burst, keys[0], keys[1]) and `sep` with parse, then extract.
+  const both = (p: BurstParser, packets: number[][], keys: FlowKeys[]) => {
+    pool.put(burst);
+    pool.alloc(burst, packets.length);
+    for (const [i, q] of packets.entries()) pool.write(burst.ids[i], Uint8Array.from(q));
+    parser.parse(burst);
+    sep[0].extract(burst);
+    sep[1].extract(burst, true);
+    const want = meta(packets.length).map((m) => m[0]);
+    p.parse(burst, keys[0], keys[1]);
+    expect(meta(packets.length).map((m) => m[0])).toEqual(want);
+    expect(rows(keys[0], packets.length)).toEqual(rows(sep[0], packets.length));
+    expect(rows(keys[1], packets.length)).toEqual(rows(sep[1], packets.length));
+  };
+
+  it('binds a loop to the keys it is given call after call, and fills other keys right after that', () => {
+    const p = new BurstParser(pool);
+    const a = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+    const b = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+    const samples = fc.sample(fc.array(packet, { minLength: 1, maxLength: 32 }), { numRuns: 400, seed: 7 });
+    // Long enough on `a` for the parser to bind a loop to them, then `b`, then `a` again, and
+    // keys switching at every call.
+    for (const [k, packets] of samples.entries()) {
+      const keys = k < 150 ? a : k < 250 ? b : k < 300 ? a : k % 2 ? a : b;
+      both(p, packets, keys);
+    }
+    expect(p.specialized).toBe(true);
+    expect((p as unknown as { binds: number }).binds).toBe(3);
+    pool.put(burst);
+  });
+
+  it('falls back to the shared loop when its own copy fails', () => {
+    const p = new BurstParser(pool);
+    (p as unknown as { run: () => void }).run = () => {
+      throw new ReferenceError('cov_1 is not defined');
+    };
+    const keys = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+    for (const packets of fc.sample(fc.array(packet, { minLength: 1, maxLength: 32 }), { numRuns: 50, seed: 5 })) both(p, packets, keys);
+    expect(p.specialized).toBe(false);
+    pool.put(burst);
+  });
+
+  it('without code generation from strings: the shared loop, with the same results', () => {
+    const F = globalThis.Function;
+    let p: BurstParser;
+    try {
+      // What `new Function` does under --disallow-code-generation-from-strings.
+      globalThis.Function = class {
+        constructor() {
+          throw new EvalError('Code generation from strings disallowed for this context');
+        }
+      } as unknown as FunctionConstructor;
+      p = new BurstParser(pool);
+    } finally {
+      globalThis.Function = F;
+    }
+    expect(p.specialized).toBe(false);
+    const keys = [new FlowKeys(pool, 32), new FlowKeys(pool, 32)];
+    for (const packets of fc.sample(fc.array(packet, { minLength: 1, maxLength: 32 }), { numRuns: 300, seed: 11 })) both(p, packets, keys);
+    expect(p.specialized).toBe(false);
+    pool.put(burst);
+  });
 });
