@@ -766,4 +766,12 @@ uint64_t Table::DebugSecondaryEntries() const {
   return n;
 }
 
+uint64_t Table::DebugIndexEntries() const {
+  uint64_t n = 0;
+  for (uint32_t b = 0; b < nbuckets_; b++) {
+    for (uint32_t slot = 0; slot < kSlots; slot++) n += buckets_[b].val[slot].load(kRelaxed) != kEmpty;
+  }
+  return n;
+}
+
 }  // namespace vnf::conntrack

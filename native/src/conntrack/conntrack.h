@@ -253,8 +253,10 @@ class Table {
   uint32_t buckets() const { return nbuckets_; }
   const Config& config() const { return cfg_; }
 
-  // Testing hooks: index entries found in their secondary bucket, longest cuckoo path so far.
+  // Testing hooks (walk the whole index): entries in their secondary bucket, all entries; the
+  // longest cuckoo path so far.
   uint64_t DebugSecondaryEntries() const;
+  uint64_t DebugIndexEntries() const;
   uint32_t DebugMaxCuckooPath() const { return max_path_; }
 
  private:
