@@ -911,7 +911,7 @@ TEST(conntrack_threads_process_expire_reuse) {
   Config cfg = SmallConfig(4096);
   cfg.timeouts.udp_unreplied = 1;
   cfg.timeouts.udp_replied = 2;
-  cfg.timeouts.tcp[kTcpSynSent] = 1;
+  for (uint8_t st = kTcpSynSent; st < kTcpStateCount; st++) cfg.timeouts.tcp[st] = 1 + st % 3;
   cfg.timeouts.tcp_unassured_max = 2;
   auto t = MustCreate(cfg);
   if (!t) return;
@@ -962,10 +962,10 @@ TEST(conntrack_threads_process_expire_reuse) {
       std::this_thread::yield();
     }
   });
-  // Simulated time: 60 s in 1.5 s of wall time.
+  // Simulated time: 1500 s in 1.5 s of wall time (flows idle out between their packets).
   for (int i = 0; i < 1500; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    clock.fetch_add(40, std::memory_order_relaxed);
+    clock.fetch_add(1000, std::memory_order_relaxed);
   }
   stop = true;
   w1.join(), w2.join(), expirer.join();
