@@ -153,8 +153,10 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   t->other_ticks_[0] = uint64_t(to.other_unreplied) * tps;
   t->other_ticks_[1] = uint64_t(to.other_replied) * tps;
 
-  t->sessions_bytes_ = RoundUp(size_t(t->capacity_) * sizeof(Session), 1 << 21);
-  t->buckets_bytes_ = RoundUp(size_t(t->nbuckets_) * sizeof(Bucket), 1 << 21);
+  // Huge-page multiples for big arrays, page multiples for small ones.
+  auto map_size = [](size_t b) { return RoundUp(b, b >= (size_t(1) << 21) ? size_t(1) << 21 : 4096); };
+  t->sessions_bytes_ = map_size(size_t(t->capacity_) * sizeof(Session));
+  t->buckets_bytes_ = map_size(size_t(t->nbuckets_) * sizeof(Bucket));
   void* sp = MapArray(t->sessions_bytes_, cfg.hugepages);
   if (!sp) return fail("out of memory (session array)");
   t->sessions_ = static_cast<Session*>(sp);
@@ -174,7 +176,6 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   }
   t->free_head_ = 0;
   t->free_tail_ = t->capacity_ - 1;
-  std::atomic_thread_fence(kRelease);
   return t;
 }
 
@@ -213,11 +214,11 @@ inline int Resolve(const Bucket& b, uint32_t mask, uint64_t w0, uint64_t w1, uin
     const uint32_t d = val & 1;
     const uint64_t c1 = s.ctl.load(kAcquire);
     if (!GenLive(CtlGen(c1))) continue;
-    const uint64_t k0 = s.key[d][0].load(kRelaxed);
-    const uint64_t k1 = s.key[d][1].load(kRelaxed);
-    const uint64_t e = s.expires.load(kRelaxed);
-    std::atomic_thread_fence(kAcquire);
-    const uint64_t c2 = s.ctl.load(kRelaxed);
+    // Seqlock read: acquire loads (plain moves on x86) keep the second ctl load after them.
+    const uint64_t k0 = s.key[d][0].load(kAcquire);
+    const uint64_t k1 = s.key[d][1].load(kAcquire);
+    const uint64_t e = s.expires.load(kAcquire);
+    const uint64_t c2 = s.ctl.load(kAcquire);
     if (CtlGen(c2) != CtlGen(c1)) continue;  // freed or reused meanwhile: not this one
     if (k0 != w0 || k1 != w1) continue;
     if (e <= now) return -1;
@@ -246,8 +247,7 @@ uint32_t Table::LookupOneSlow(const Tuple& k, uint64_t now, Verdict* v) const {
     int r = Resolve(buckets_[h.b1], detail::SigMatch(buckets_[h.b1], h.sig), w0, w1, now, sessions_, v);
     if (r == 0) r = Resolve(buckets_[h.b2], detail::SigMatch(buckets_[h.b2], h.sig), w0, w1, now, sessions_, v);
     if (r == 1) return 1;
-    std::atomic_thread_fence(kAcquire);
-    if (moves_.load(kRelaxed) == m0) return 0;
+    if (moves_.load(kAcquire) == m0) return 0;
   }
 }
 
@@ -305,8 +305,8 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
       if (r == 0) missed |= uint64_t(1) << i;
     }
     if (missed) {
-      std::atomic_thread_fence(kAcquire);
-      if ((mv0 & 1) || moves_.load(kRelaxed) != mv0) {
+      // The bucket and session loads above are acquire loads, so this one is not hoisted.
+      if ((mv0 & 1) || moves_.load(kAcquire) != mv0) {
         for (uint32_t i = 0; i < cnt; i++) {
           if (missed >> i & 1) hits += LookupOneSlow(k[i], now, &out[i]);
         }
@@ -324,15 +324,14 @@ bool Table::Read(uint32_t session, SessionInfo* out) const {
     const uint64_t c1 = s.ctl.load(kAcquire);
     if (!GenLive(CtlGen(c1))) return false;
     SessionInfo r;
-    r.orig = detail::FromWords(s.key[0][0].load(kRelaxed), s.key[0][1].load(kRelaxed));
-    r.reply = detail::FromWords(s.key[1][0].load(kRelaxed), s.key[1][1].load(kRelaxed));
-    r.expires = s.expires.load(kRelaxed);
+    r.orig = detail::FromWords(s.key[0][0].load(kAcquire), s.key[0][1].load(kAcquire));
+    r.reply = detail::FromWords(s.key[1][0].load(kAcquire), s.key[1][1].load(kAcquire));
+    r.expires = s.expires.load(kAcquire);
     for (int d = 0; d < 2; d++) {
-      r.packets[d] = s.packets[d].load(kRelaxed);
-      r.bytes[d] = s.bytes[d].load(kRelaxed);
+      r.packets[d] = s.packets[d].load(kAcquire);
+      r.bytes[d] = s.bytes[d].load(kAcquire);
     }
-    std::atomic_thread_fence(kAcquire);
-    const uint64_t c2 = s.ctl.load(kRelaxed);
+    const uint64_t c2 = s.ctl.load(kAcquire);
     if (CtlGen(c2) != CtlGen(c1)) continue;
     r.session = session;
     r.gen = CtlGen(c2);
@@ -494,8 +493,7 @@ bool Table::IndexInsertLocked(const Tuple& k, uint32_t val) {
       }
       // Found: move entries along the path, each into the slot vacated ahead of it.
       const uint64_t m = moves_.load(kRelaxed);
-      moves_.store(m + 1, kRelaxed);
-      std::atomic_thread_fence(kRelease);
+      moves_.store(m + 1, kRelaxed);  // every bucket store below is a release store
       write(alt, uint32_t(fs), esig, ev);
       uint32_t path = 1;
       int32_t cur = ni;
@@ -646,11 +644,13 @@ void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta
     const uint32_t next = uint32_t(s.expires.load(kRelaxed));
     const uint64_t c = s.ctl.load(kRelaxed);
     const uint32_t gen = CtlGen(c) + 1;  // even: live
-    s.key[0][0].store(detail::Word0(k), kRelaxed);
-    s.key[0][1].store(detail::Word1(k), kRelaxed);
-    s.key[1][0].store(detail::Word0(r), kRelaxed);
-    s.key[1][1].store(detail::Word1(r), kRelaxed);
-    s.expires.store(now + TimeoutTicks(k.proto, state, 0), kRelaxed);
+    // Release stores: a reader that sees one of them also sees the odd generation written
+    // before (its seqlock check then fails), as in a seqlock writer. Plain moves on x86.
+    s.key[0][0].store(detail::Word0(k), kRelease);
+    s.key[0][1].store(detail::Word1(k), kRelease);
+    s.key[1][0].store(detail::Word0(r), kRelease);
+    s.key[1][1].store(detail::Word1(r), kRelease);
+    s.expires.store(now + TimeoutTicks(k.proto, state, 0), kRelease);
     s.packets[0].store(1, kRelaxed);
     s.bytes[0].store(m.bytes, kRelaxed);
     s.packets[1].store(0, kRelaxed);

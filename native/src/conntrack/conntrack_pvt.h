@@ -59,7 +59,7 @@ inline uint32_t SigMatch(const Bucket& b, uint16_t sig) {
   const uint64_t lo7 = 0x7fff7fff7fff7fffull, hi = 0x8000800080008000ull;
   uint32_t m = 0;
   for (int w = 0; w < 2; w++) {
-    const uint64_t x = b.sig[w].load(std::memory_order_relaxed) ^ rep;
+    const uint64_t x = b.sig[w].load(std::memory_order_acquire) ^ rep;
     const uint64_t nz = (((x & lo7) + lo7) | x) & hi;  // high bit of each lane set if lane != 0
     uint64_t z = ~nz & hi;                             // lanes equal to sig
     // Gather bits 15, 31, 47, 63 into 4 bits.
@@ -74,7 +74,7 @@ inline void SetSig(Bucket& b, uint32_t slot, uint16_t sig) {
   std::atomic<uint64_t>& w = b.sig[slot >> 2];
   const uint32_t sh = (slot & 3) * 16;
   const uint64_t old = w.load(std::memory_order_relaxed);
-  w.store((old & ~(0xffffull << sh)) | uint64_t(sig) << sh, std::memory_order_relaxed);
+  w.store((old & ~(0xffffull << sh)) | uint64_t(sig) << sh, std::memory_order_release);
 }
 
 inline uint64_t Rotl(uint64_t x, int r) { return x << r | x >> (64 - r); }
