@@ -425,6 +425,7 @@ TEST(conntrack_tcp_transition_table_spot_checks) {
   CHECK(rfc.tcp[kTcpEstablished] >= 7440u);
   for (uint8_t s = kTcpSynSent; s < kTcpStateCount; s++) CHECK(rfc.tcp[s] >= 240u);
   CHECK(rfc.udp_unreplied >= 120u && rfc.udp_replied >= 120u);
+  CHECK(rfc.icmp >= 60u);
 }
 
 TEST(conntrack_udp_icmp_other_pseudo_states) {

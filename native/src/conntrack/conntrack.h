@@ -123,7 +123,7 @@ static_assert(sizeof(Verdict) == 12);
 // Timeouts in seconds (converted to ticks at Create). Defaults are Linux's nf_conntrack ones.
 // RFC 5382 (TCP NAT) wants established >= 7440 s and transitory >= 240 s (Linux's SYN_SENT,
 // SYN_RECV, CLOSE_WAIT, LAST_ACK, CLOSE are shorter: RfcNatTimeouts() raises them);
-// RFC 4787 (UDP NAT) wants udp_replied >= 120 s (300 s recommended).
+// RFC 4787 (UDP NAT) wants UDP mappings >= 120 s (300 s recommended), RFC 5508 ICMP >= 60 s.
 struct Timeouts {
   uint32_t tcp[kTcpStateCount] = {
       0,        // none (unused)

@@ -107,6 +107,8 @@ Timeouts RfcNatTimeouts() {
   // RFC 4787 REQ-5: a UDP mapping timer >= 2 min (unreplied ones too), 5 min recommended.
   t.udp_unreplied = 120;
   t.udp_replied = 300;
+  // RFC 5508 REQ-1: ICMP query mapping timeout >= 60 s.
+  t.icmp = 60;
   return t;
 }
 
