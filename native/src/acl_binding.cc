@@ -342,15 +342,8 @@ napi_value AclClassify(napi_env env, napi_callback_info info) {
     return Int(env, kErrBurstCapacity);
   const uint32_t n = uint32_t(a[3]);
   const uint32_t* ids = burst->ids + a[2];
-  const uint32_t count = pool->pool->count();
-  uint32_t bad = 0;
-  for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
-  if (bad) {
-    uint32_t i = 0;
-    while (ids[i] < count) i++;
-    SetDetail(ts, ErrorDetail{ids[i], i + uint32_t(a[2])});
-    return Int(env, kErrIndexRange);
-  }
+  const int32_t checked = CheckBurstIndices(ts, ids, n, pool->pool->count(), uint32_t(a[2]));
+  if (checked != kOk) return Int(env, checked);
   AclTable* t = r->table.get();
   std::atomic<RuleSet*>& hz = t->hazard[r->slot];
   RuleSet* rs;

@@ -50,16 +50,9 @@ napi_value PortTx(napi_env env, napi_callback_info info) {
   if (st != kOk) return Int(env, st);
   const uint32_t n = uint32_t(a[4]);
   const uint32_t* ids = b->ids + a[3];
-  // Drivers index buffers by these: check them all here, at the edge (vectorises).
-  const uint32_t count = pool->pool->count();
-  uint32_t bad = 0;
-  for (uint32_t i = 0; i < n; i++) bad |= ids[i] >= count;
-  if (bad) {
-    uint32_t i = 0;
-    while (ids[i] < count) i++;
-    SetDetail(ts, ErrorDetail{ids[i], i + uint32_t(a[3])});
-    return Int(env, kErrIndexRange);
-  }
+  // Drivers index buffers by these: check them all here, at the edge.
+  const int32_t checked = CheckBurstIndices(ts, ids, n, pool->pool->count(), uint32_t(a[3]));
+  if (checked != kOk) return Int(env, checked);
   if (n == 0) return Int(env, 0);
   return Int(env, port->port->Tx(uint32_t(a[1]), pool->cache.get(), ids, n));
 }
