@@ -28,9 +28,20 @@ describe('AclTable.load while traffic flows', () => {
     const b = set(2);
     const table = await AclTable.create(a);
     const stop = new SharedArrayBuffer(4);
+    const progress = new SharedArrayBuffer(8);
+    const done = new Int32Array(progress);
     const workers = [0, 1].map(
-      () => new Worker(WORKER, { workerData: { pool: pool.share(), tableId: table.id, stop, frames: 256 } }),
+      (index) => new Worker(WORKER, { workerData: { pool: pool.share(), tableId: table.id, stop, frames: 256, progress, index } }),
     );
+    // Each set must have classified bursts in both workers: wait for a new burst from each
+    // after every load (and before the first).
+    const nextBursts = async () => {
+      const seen = [done[0], done[1]];
+      const deadline = Date.now() + 20_000;
+      while ((Atomics.load(done, 0) <= seen[0] || Atomics.load(done, 1) <= seen[1]) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
     const exits = workers.map((w) => new Promise((r) => w.once('exit', r)));
     const results = workers.map(
       (w) =>
@@ -42,9 +53,11 @@ describe('AclTable.load while traffic flows', () => {
     );
     try {
       let generation = 1;
+      await nextBursts();
       for (let i = 0; i < 30; i++) {
         const s = await table.load(i % 2 ? a : b);
         expect(s.generation).toBe(++generation);
+        await nextBursts();
       }
     } finally {
       Atomics.store(new Int32Array(stop), 0, 1);
