@@ -218,25 +218,22 @@ class Builder {
     for (uint32_t k = 0; k < nblocks * kBlockLanes; k++) {
       Block& bl = out_->blocks[base + k / kBlockLanes];
       const uint32_t l = k % kBlockLanes;
-      if (k >= ids.size()) {  // never matches: src must be 1 and (pf & 0) == 1
-        bl.src_lo[l] = 1;
-        bl.src_span[l] = 0;
-        bl.dst_lo[l] = bl.dst_span[l] = bl.port_lo[l] = bl.port_span[l] = 0;
-        bl.pf_val[l] = 1;
-        bl.pf_mask[l] = 0;
-        bl.rank[l] = kNoRank;
+      if (k >= ids.size()) {  // never matches: (proto & 0) == 1 fails
+        bl.src_lo[l] = bl.dst_lo[l] = bl.port_lo[l] = bl.port_span[l] = 0;
+        bl.pf[l] = 1;
+        bl.rank_sh[l] = kLaneRankMask;
         continue;
       }
       const BRule& r = rules_[ids[k]];
+      // Prefixes in both address dimensions: hi - lo = 2^(32 - len) - 1.
+      const uint32_t src_sh = 32 - uint32_t(__builtin_popcount(~uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc])));
+      const uint32_t dst_sh = 32 - uint32_t(__builtin_popcount(~uint32_t(r.hi[kDimDst] - r.lo[kDimDst])));
       bl.src_lo[l] = uint32_t(r.lo[kDimSrc]);
-      bl.src_span[l] = uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc]);
       bl.dst_lo[l] = uint32_t(r.lo[kDimDst]);
-      bl.dst_span[l] = uint32_t(r.hi[kDimDst] - r.lo[kDimDst]);
       bl.port_lo[l] = uint32_t(r.lo[kDimSport]) | uint32_t(r.lo[kDimDport]) << 16;
       bl.port_span[l] = uint32_t(r.hi[kDimSport] - r.lo[kDimSport]) | uint32_t(r.hi[kDimDport] - r.lo[kDimDport]) << 16;
-      bl.pf_val[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8;
-      bl.pf_mask[l] = uint32_t(r.proto_mask) | uint32_t(r.flags_mask) << 8;
-      bl.rank[l] = ids[k];
+      bl.pf[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8 | uint32_t(r.proto_mask) << 16 | uint32_t(r.flags_mask) << 24;
+      bl.rank_sh[l] = ids[k] | dst_sh << kLaneDstShift | src_sh << kLaneSrcShift;
     }
     leaves_.emplace(ids, base);
     st_->leaves++;
