@@ -58,7 +58,8 @@ class Builder {
       : opt_(opt), rules_(rules), full6_(full6), out_(out), leaf_rank_shift_(leaf_rank_shift), base_bytes_(base_bytes),
         st_(st) {}
 
-  Ref Build(std::vector<uint32_t> ids, const Box& box, uint32_t depth) {
+  Ref Build(std::vector<uint32_t> ids, const Box& region, uint32_t depth) {
+    Box box = region;
     st_->max_depth = std::max(st_->max_depth, depth);
     // A rule covering the whole region hides every later rule (IPv6 rules with address words
     // outside the box: every later rule whose addresses lie within its prefixes).
@@ -86,6 +87,7 @@ class Builder {
       return Leaf(ids);
     }
 
+    Compact(ids, &box);
     // Pick the cut: per dimension the most bits the space budget allows, then the dimension
     // whose fullest child is smallest (fewest copies on a tie).
     int best_d = -1;
@@ -162,6 +164,24 @@ class Builder {
       if ((q.mask[w] & c.mask[w]) != c.mask[w] || (q.val[w] & c.mask[w]) != c.val[w]) return false;
     }
     return true;
+  }
+
+  // Region compaction: in every dimension, the smallest aligned power-of-two region holding
+  // every rule's part of the box. Keys outside it match none of these rules (the leaves check
+  // every field), so the subtree may send them anywhere; cuts then split the bits in which the
+  // rules differ instead of a common prefix.
+  void Compact(const std::vector<uint32_t>& ids, Box* box) const {
+    for (uint32_t d = 0; d < kDims; d++) {
+      if (box->w[d] == 0) continue;
+      uint64_t lo = ~uint64_t(0), hi = 0;
+      for (uint32_t id : ids) {
+        lo = std::min(lo, std::max(rules_[id].lo[d], box->lo[d]));
+        hi = std::max(hi, std::min(rules_[id].hi[d], box->Hi(d)));
+      }
+      const uint32_t w = lo == hi ? 0 : 64 - uint32_t(__builtin_clzll(lo ^ hi));
+      box->w[d] = uint8_t(w);
+      box->lo[d] = w == 64 ? 0 : lo & ~((uint64_t(1) << w) - 1);
+    }
   }
 
   bool Covers(const BRule& r, const Box& box) const {
