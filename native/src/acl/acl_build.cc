@@ -88,11 +88,16 @@ class Builder {
     }
 
     Compact(ids, &box);
-    // Pick the cut: per dimension the most bits the space budget allows, then the dimension
-    // whose fullest child is smallest (fewest copies on a tie).
+    // Pick the cut. The cost of a cut is the expected size of the child a packet lands in when
+    // packets aim at the rules: sum over children of copies^2 / copies (a rule copy is as
+    // likely a target as any other). Per dimension, more bits are taken while each one lowers
+    // that cost by at least 20% (within the space budget), then the dimension with the lowest
+    // cost wins. (Minimising the fullest child instead left big clusters of specific rules to
+    // many narrow levels: acl1_10k descended 3.7 levels and scanned 1.42 blocks per packet,
+    // 1.24 blocks now.)
     int best_d = -1;
-    uint32_t best_bits = 0, best_max = n;
-    uint64_t best_total = ~uint64_t(0);
+    uint32_t best_bits = 0;
+    double best_cost = 0;
     const uint64_t budget = uint64_t(opt_.space_factor) * n;
     for (uint32_t d = 0; d < kDims; d++) {
       if (box.w[d] == 0) continue;
@@ -103,21 +108,22 @@ class Builder {
       if (!useful) continue;
       const uint32_t maxb = std::min<uint32_t>(box.w[d], opt_.max_cut_bits);
       uint32_t cand_bits = 0, cand_max = n;
-      uint64_t cand_total = 0;
+      double cand_cost = 0;
       for (uint32_t b = 1; b <= maxb; b++) {
         const uint64_t children = uint64_t(1) << b;
         if (children > budget) break;
-        uint64_t total = 0;
+        uint64_t total = 0, sq = 0;
         uint32_t mx = 0;
-        Count(ids, box, d, b, &total, &mx);
+        Count(ids, box, d, b, &total, &mx, &sq);
         if (total + children > budget && b > 1) break;
-        if (mx < cand_max || (mx == cand_max && cand_bits == 0)) {
-          cand_bits = b; cand_max = mx; cand_total = total;
+        const double cost = double(sq) / double(total);
+        if (cand_bits == 0 || cost < 0.8 * cand_cost) {
+          cand_bits = b; cand_max = mx; cand_cost = cost;
         }
       }
       if (cand_bits == 0 || cand_max >= n) continue;
-      if (cand_max < best_max || (cand_max == best_max && cand_total < best_total)) {
-        best_d = int(d); best_bits = cand_bits; best_max = cand_max; best_total = cand_total;
+      if (best_d < 0 || cand_cost < best_cost) {
+        best_d = int(d); best_bits = cand_bits; best_cost = cand_cost;
       }
     }
     if (best_d < 0) return Leaf(ids);  // nothing separates these rules further
@@ -206,7 +212,7 @@ class Builder {
   }
 
   void Count(const std::vector<uint32_t>& ids, const Box& box, uint32_t d, uint32_t b,
-             uint64_t* total, uint32_t* mx) {
+             uint64_t* total, uint32_t* mx, uint64_t* sq) {
     const uint32_t children = 1u << b;
     const uint32_t shift = box.w[d] - b;
     diff_.assign(children + 1, 0);
@@ -218,15 +224,17 @@ class Builder {
       diff_[c + 1]--;
     }
     int64_t run = 0;
-    uint64_t t = 0;
+    uint64_t t = 0, q = 0;
     uint32_t m = 0;
     for (uint32_t i = 0; i < children; i++) {
       run += diff_[i];
       t += uint64_t(run);
+      q += uint64_t(run) * uint64_t(run);
       m = std::max(m, uint32_t(run));
     }
     *total = t;
     *mx = m;
+    *sq = q;
   }
 
   Ref Leaf(const std::vector<uint32_t>& ids) {
