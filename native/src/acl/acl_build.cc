@@ -1,7 +1,8 @@
 // Rule validation and the off-data-path compiler (see acl_pvt.h for the layout, docs/acl.md for
 // the algorithm): rules partitioned by address size, one cutting tree per subset (HiCuts-style
-// equal cuts on one field per node, chosen to minimise the largest child under a space budget),
-// covered rules dropped, identical leaves and equal sibling subtrees shared.
+// equal cuts on one field per node of a region compacted to its rules, chosen to minimise the
+// expected child size under a space budget), covered rules dropped, identical leaves and equal
+// sibling subtrees shared.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
