@@ -1,7 +1,8 @@
 // Rule validation and the off-data-path compiler (see acl_pvt.h for the layout, docs/acl.md for
 // the algorithm): rules partitioned by address size, one cutting tree per subset (HiCuts-style
-// equal cuts on one field per node, chosen to minimise the largest child under a space budget),
-// covered rules dropped, identical leaves and equal sibling subtrees shared.
+// equal cuts on one field per node of a region compacted to its rules, chosen to minimise the
+// expected child size under a space budget), covered rules dropped, identical leaves and equal
+// sibling subtrees shared.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -58,7 +59,8 @@ class Builder {
       : opt_(opt), rules_(rules), full6_(full6), out_(out), leaf_rank_shift_(leaf_rank_shift), base_bytes_(base_bytes),
         st_(st) {}
 
-  Ref Build(std::vector<uint32_t> ids, const Box& box, uint32_t depth) {
+  Ref Build(std::vector<uint32_t> ids, const Box& region, uint32_t depth) {
+    Box box = region;
     st_->max_depth = std::max(st_->max_depth, depth);
     // A rule covering the whole region hides every later rule (IPv6 rules with address words
     // outside the box: every later rule whose addresses lie within its prefixes).
@@ -86,11 +88,17 @@ class Builder {
       return Leaf(ids);
     }
 
-    // Pick the cut: per dimension the most bits the space budget allows, then the dimension
-    // whose fullest child is smallest (fewest copies on a tie).
+    Compact(ids, &box);
+    // Pick the cut. The cost of a cut is the expected size of the child a packet lands in when
+    // packets aim at the rules: sum over children of copies^2 / copies (a rule copy is as
+    // likely a target as any other). Per dimension, more bits are taken while each one lowers
+    // that cost by at least 20% (within the space budget), then the dimension with the lowest
+    // cost wins. (Minimising the fullest child instead left big clusters of specific rules to
+    // many narrow levels: acl1_10k descended 3.7 levels and scanned 1.42 blocks per packet,
+    // 1.24 blocks now.)
     int best_d = -1;
-    uint32_t best_bits = 0, best_max = n;
-    uint64_t best_total = ~uint64_t(0);
+    uint32_t best_bits = 0;
+    double best_cost = 0;
     const uint64_t budget = uint64_t(opt_.space_factor) * n;
     for (uint32_t d = 0; d < kDims; d++) {
       if (box.w[d] == 0) continue;
@@ -101,21 +109,22 @@ class Builder {
       if (!useful) continue;
       const uint32_t maxb = std::min<uint32_t>(box.w[d], opt_.max_cut_bits);
       uint32_t cand_bits = 0, cand_max = n;
-      uint64_t cand_total = 0;
+      double cand_cost = 0;
       for (uint32_t b = 1; b <= maxb; b++) {
         const uint64_t children = uint64_t(1) << b;
         if (children > budget) break;
-        uint64_t total = 0;
+        uint64_t total = 0, sq = 0;
         uint32_t mx = 0;
-        Count(ids, box, d, b, &total, &mx);
+        Count(ids, box, d, b, &total, &mx, &sq);
         if (total + children > budget && b > 1) break;
-        if (mx < cand_max || (mx == cand_max && cand_bits == 0)) {
-          cand_bits = b; cand_max = mx; cand_total = total;
+        const double cost = double(sq) / double(total);
+        if (cand_bits == 0 || cost < 0.8 * cand_cost) {
+          cand_bits = b; cand_max = mx; cand_cost = cost;
         }
       }
       if (cand_bits == 0 || cand_max >= n) continue;
-      if (cand_max < best_max || (cand_max == best_max && cand_total < best_total)) {
-        best_d = int(d); best_bits = cand_bits; best_max = cand_max; best_total = cand_total;
+      if (best_d < 0 || cand_cost < best_cost) {
+        best_d = int(d); best_bits = cand_bits; best_cost = cand_cost;
       }
     }
     if (best_d < 0) return Leaf(ids);  // nothing separates these rules further
@@ -164,6 +173,24 @@ class Builder {
     return true;
   }
 
+  // Region compaction: in every dimension, the smallest aligned power-of-two region holding
+  // every rule's part of the box. Keys outside it match none of these rules (the leaves check
+  // every field), so the subtree may send them anywhere; cuts then split the bits in which the
+  // rules differ instead of a common prefix.
+  void Compact(const std::vector<uint32_t>& ids, Box* box) const {
+    for (uint32_t d = 0; d < kDims; d++) {
+      if (box->w[d] == 0) continue;
+      uint64_t lo = ~uint64_t(0), hi = 0;
+      for (uint32_t id : ids) {
+        lo = std::min(lo, std::max(rules_[id].lo[d], box->lo[d]));
+        hi = std::max(hi, std::min(rules_[id].hi[d], box->Hi(d)));
+      }
+      const uint32_t w = lo == hi ? 0 : 64 - uint32_t(__builtin_clzll(lo ^ hi));
+      box->w[d] = uint8_t(w);
+      box->lo[d] = w == 64 ? 0 : lo & ~((uint64_t(1) << w) - 1);
+    }
+  }
+
   bool Covers(const BRule& r, const Box& box) const {
     if (!r.exact) return false;
     for (uint32_t d = 0; d < kDims; d++) {
@@ -186,7 +213,7 @@ class Builder {
   }
 
   void Count(const std::vector<uint32_t>& ids, const Box& box, uint32_t d, uint32_t b,
-             uint64_t* total, uint32_t* mx) {
+             uint64_t* total, uint32_t* mx, uint64_t* sq) {
     const uint32_t children = 1u << b;
     const uint32_t shift = box.w[d] - b;
     diff_.assign(children + 1, 0);
@@ -198,15 +225,17 @@ class Builder {
       diff_[c + 1]--;
     }
     int64_t run = 0;
-    uint64_t t = 0;
+    uint64_t t = 0, q = 0;
     uint32_t m = 0;
     for (uint32_t i = 0; i < children; i++) {
       run += diff_[i];
       t += uint64_t(run);
+      q += uint64_t(run) * uint64_t(run);
       m = std::max(m, uint32_t(run));
     }
     *total = t;
     *mx = m;
+    *sq = q;
   }
 
   Ref Leaf(const std::vector<uint32_t>& ids) {
@@ -218,25 +247,22 @@ class Builder {
     for (uint32_t k = 0; k < nblocks * kBlockLanes; k++) {
       Block& bl = out_->blocks[base + k / kBlockLanes];
       const uint32_t l = k % kBlockLanes;
-      if (k >= ids.size()) {  // never matches: src must be 1 and (pf & 0) == 1
-        bl.src_lo[l] = 1;
-        bl.src_span[l] = 0;
-        bl.dst_lo[l] = bl.dst_span[l] = bl.port_lo[l] = bl.port_span[l] = 0;
-        bl.pf_val[l] = 1;
-        bl.pf_mask[l] = 0;
-        bl.rank[l] = kNoRank;
+      if (k >= ids.size()) {  // never matches: (proto & 0) == 1 fails
+        bl.src_lo[l] = bl.dst_lo[l] = bl.port_lo[l] = bl.port_span[l] = 0;
+        bl.pf[l] = 1;
+        bl.rank_sh[l] = kLaneRankMask;
         continue;
       }
       const BRule& r = rules_[ids[k]];
+      // Prefixes in both address dimensions: hi - lo = 2^(32 - len) - 1.
+      const uint32_t src_sh = 32 - uint32_t(__builtin_popcount(~uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc])));
+      const uint32_t dst_sh = 32 - uint32_t(__builtin_popcount(~uint32_t(r.hi[kDimDst] - r.lo[kDimDst])));
       bl.src_lo[l] = uint32_t(r.lo[kDimSrc]);
-      bl.src_span[l] = uint32_t(r.hi[kDimSrc] - r.lo[kDimSrc]);
       bl.dst_lo[l] = uint32_t(r.lo[kDimDst]);
-      bl.dst_span[l] = uint32_t(r.hi[kDimDst] - r.lo[kDimDst]);
       bl.port_lo[l] = uint32_t(r.lo[kDimSport]) | uint32_t(r.lo[kDimDport]) << 16;
       bl.port_span[l] = uint32_t(r.hi[kDimSport] - r.lo[kDimSport]) | uint32_t(r.hi[kDimDport] - r.lo[kDimDport]) << 16;
-      bl.pf_val[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8;
-      bl.pf_mask[l] = uint32_t(r.proto_mask) | uint32_t(r.flags_mask) << 8;
-      bl.rank[l] = ids[k];
+      bl.pf[l] = uint32_t(r.proto) | uint32_t(r.flags) << 8 | uint32_t(r.proto_mask) << 16 | uint32_t(r.flags_mask) << 24;
+      bl.rank_sh[l] = ids[k] | dst_sh << kLaneDstShift | src_sh << kLaneSrcShift;
     }
     leaves_.emplace(ids, base);
     st_->leaves++;

@@ -16,12 +16,19 @@ inline uint32_t BlockMatch(const Block& b, const Key& k) {
   const __m256i ks = _mm256_set1_epi32(int(k.v[kDimSrc]));
   const __m256i kd = _mm256_set1_epi32(int(k.v[kDimDst]));
   const __m256i kp = _mm256_set1_epi32(int(k.port));
-  const __m256i kf = _mm256_set1_epi32(int(k.pf));
-  __mmask8 m = _mm256_cmple_epu32_mask(_mm256_sub_epi32(ks, ld(b.src_lo)), ld(b.src_span));
-  m = _mm256_mask_cmple_epu32_mask(m, _mm256_sub_epi32(kd, ld(b.dst_lo)), ld(b.dst_span));
+  const __m256i kf = _mm256_set1_epi32(int(k.pf << 16));
+  const __m256i rs = ld(b.rank_sh);
+  const __m256i src_sh = _mm256_srli_epi32(rs, kLaneSrcShift);
+  const __m256i dst_sh = _mm256_and_si256(_mm256_srli_epi32(rs, kLaneDstShift), _mm256_set1_epi32(63));
+  // Shifts of 32 or more give 0 (vpsrlvd): a /0 prefix matches any address.
+  __mmask8 m = _mm256_testn_epi32_mask(_mm256_srlv_epi32(_mm256_xor_si256(ks, ld(b.src_lo)), src_sh),
+                                       _mm256_set1_epi32(-1));
+  m = _mm256_mask_testn_epi32_mask(m, _mm256_srlv_epi32(_mm256_xor_si256(kd, ld(b.dst_lo)), dst_sh),
+                                   _mm256_set1_epi32(-1));
   const __mmask16 pm = _mm256_cmple_epu16_mask(_mm256_sub_epi16(kp, ld(b.port_lo)), ld(b.port_span));
   m = _mm256_mask_cmpeq_epi32_mask(m, _mm256_movm_epi16(pm), _mm256_set1_epi32(-1));
-  m = _mm256_mask_cmpeq_epi32_mask(m, _mm256_and_si256(kf, ld(b.pf_mask)), ld(b.pf_val));
+  const __m256i pf = ld(b.pf);  // high halves: (key & mask) << 16 against value << 16
+  m = _mm256_mask_cmpeq_epi32_mask(m, _mm256_and_si256(kf, pf), _mm256_slli_epi32(pf, 16));
 #undef ld
   return m;
 #else
@@ -29,10 +36,12 @@ inline uint32_t BlockMatch(const Block& b, const Key& k) {
   const uint32_t s = k.v[kDimSrc], d = k.v[kDimDst];
   const uint32_t sp = k.port & 0xffff, dp = k.port >> 16;
   for (uint32_t l = 0; l < kBlockLanes; l++) {
-    const uint32_t ok = (s - b.src_lo[l] <= b.src_span[l]) & (d - b.dst_lo[l] <= b.dst_span[l]) &
+    const uint32_t rs = b.rank_sh[l];
+    const uint32_t ok = ((uint64_t(s ^ b.src_lo[l]) >> (rs >> kLaneSrcShift)) == 0) &
+                        ((uint64_t(d ^ b.dst_lo[l]) >> ((rs >> kLaneDstShift) & 63)) == 0) &
                         (((sp - b.port_lo[l]) & 0xffff) <= (b.port_span[l] & 0xffff)) &
                         (((dp - (b.port_lo[l] >> 16)) & 0xffff) <= (b.port_span[l] >> 16)) &
-                        ((k.pf & b.pf_mask[l]) == b.pf_val[l]);
+                        ((k.pf & (b.pf[l] >> 16)) == (b.pf[l] & 0xffff));
     m |= ok << l;
   }
   return m;
@@ -77,17 +86,17 @@ inline void ScanLeaf(const Classifier::Impl& im, const Forest& f, Ref leaf, cons
       for (uint32_t mm = m; mm; mm &= mm - 1) {
         const uint32_t l = __builtin_ctz(mm);
         bool ok = true;
-        if constexpr (kExt) ok = ExtMatches(im.ext[b[j].rank[l]], k);
-        if constexpr (kAddr) ok = ok && Addr6Matches(f.addr6[f.addr6_index[b[j].rank[l]]], k);
+        if constexpr (kExt) ok = ExtMatches(im.ext[LaneRank(b[j].rank_sh[l])], k);
+        if constexpr (kAddr) ok = ok && Addr6Matches(f.addr6[f.addr6_index[LaneRank(b[j].rank_sh[l])]], k);
         if (!ok) m &= ~(1u << l);
       }
     }
     if (m) {
-      const uint32_t r = b[j].rank[__builtin_ctz(m)];
+      const uint32_t r = LaneRank(b[j].rank_sh[__builtin_ctz(m)]);
       *best = r < *best ? r : *best;
       return;
     }
-    if (j + 1 < nb && b[j + 1].rank[0] >= *best) return;
+    if (j + 1 < nb && LaneRank(b[j + 1].rank_sh[0]) >= *best) return;
   }
 }
 
@@ -141,9 +150,9 @@ __attribute__((always_inline)) inline void Descend(const Classifier::Impl& im, c
         at_leaf[nleaf] = uint16_t(id);
         const uint32_t leaf = ((cur[id].a & kRefKindMask) == kRefLeaf) &
                               (best[id % kGroup] > RefLeafMinRank(cur[id].a, im.leaf_rank_shift));
-        if (leaf) {  // all five cache lines of the block
+        if (leaf) {  // all three cache lines of the block
           const char* b = reinterpret_cast<const char*>(f.blocks.data() + cur[id].base);
-          for (uint32_t off = 0; off < sizeof(Block) + 63; off += 64) __builtin_prefetch(b + off, 0, 3);
+          for (uint32_t off = 0; off < sizeof(Block); off += 64) __builtin_prefetch(b + off, 0, 3);
         }
         nleaf += leaf;
       }

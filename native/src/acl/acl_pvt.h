@@ -49,21 +49,28 @@ inline uint32_t RefLeafBlocks(uint32_t a) { return ((a >> 15) & 0x7fff) + 1; }
 inline uint32_t RefLeafMinRank(uint32_t a, uint32_t rank_shift) { return (a & 0x7fff) << rank_shift; }
 
 // A leaf is a run of blocks of 8 rules, structure of arrays, in rank order (the last block
-// padded with lanes that never match and rank kNoRank). A lane matches when every range holds,
-// (key - lo) <= span in unsigned arithmetic (one compare does both bounds), and
-// (key & mask) == value for protocol and TCP flags. Ports pack sport (low 16 bits) and dport
-// (high 16 bits) of the key and of lo/span: two 16-bit ranges, one 32-bit lane. VLAN and input
-// port are tree dimensions; when any rule restricts them the leaf also checks Ext (by rank).
+// padded with lanes that never match). Addresses are prefixes in every tree dimension (IPv6: the
+// word-local part of the prefix in the word cut), so a lane holds the prefix value and the
+// shift that drops its host bits: the address matches when (key ^ lo) >> shift == 0 (shift 32:
+// any address). Ports are ranges: (key - lo) <= span in unsigned arithmetic (one compare does
+// both bounds), sport (low 16 bits) and dport (high 16 bits) packed in one 32-bit lane.
+// Protocol and TCP flags: (key & mask) == value, value (proto | flags << 8) in the low and mask
+// in the high 16 bits of a lane. The rank and both shifts share the last lane. 192 bytes, three
+// cache lines (a lookup usually misses on its leaf: the lines fetched per block count). VLAN and
+// input port are tree dimensions; when any rule restricts them the leaf also checks Ext (by rank).
 constexpr uint32_t kBlockLanes = 8;
 constexpr uint32_t kNoRank = 0xffffffffu;
-struct alignas(32) Block {
-  uint32_t src_lo[kBlockLanes], src_span[kBlockLanes];
-  uint32_t dst_lo[kBlockLanes], dst_span[kBlockLanes];
+constexpr uint32_t kLaneRankMask = kMaxRules - 1;  // rank_sh: rank (18 bits)
+constexpr uint32_t kLaneDstShift = 20;              // | dst shift (6 bits) << 20
+constexpr uint32_t kLaneSrcShift = 26;              // | src shift (6 bits) << 26
+struct alignas(64) Block {
+  uint32_t src_lo[kBlockLanes], dst_lo[kBlockLanes];
   uint32_t port_lo[kBlockLanes], port_span[kBlockLanes];
-  uint32_t pf_val[kBlockLanes], pf_mask[kBlockLanes];  // proto | tcp flags << 8
-  uint32_t rank[kBlockLanes];
+  uint32_t pf[kBlockLanes];       // (proto | tcp flags << 8) | (their masks) << 16
+  uint32_t rank_sh[kBlockLanes];  // rank | dst shift << 20 | src shift << 26
 };
-static_assert(sizeof(Block) == 288);
+static_assert(sizeof(Block) == 192);
+inline uint32_t LaneRank(uint32_t rank_sh) { return rank_sh & kLaneRankMask; }
 
 struct Ext {
   uint16_t vlan_lo, vlan_span, port_lo, port_span;
