@@ -416,6 +416,7 @@ void Cleanup(void*) {
   // A worker that exits without closing its pools must not keep buffers in its caches.
   if (ThreadState* ts = t_state) {
     CloseAclOfThread();      // frees this thread's hazard slots
+    CloseConntrackOfThread();
     ClosePortsOfThread(ts);  // AF_XDP ports give their buffers back to pools still open
     for (size_t i = 0; i < ts->pools.entries.size(); i++) {
       auto& e = ts->pools.entries[i];
@@ -463,6 +464,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTap(env, exports);
   RegisterAfXdp(env, exports);
   RegisterAcl(env, exports);
+  RegisterConntrack(env, exports);
 
   struct Raw {
     const char* name;

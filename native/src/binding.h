@@ -286,6 +286,10 @@ void RegisterAfXdp(Napi::Env env, Napi::Object exports);
 void RegisterAcl(Napi::Env env, Napi::Object exports);
 void CloseAclOfThread();
 
+// The conntrack tables and readers (conntrack_binding.cc).
+void RegisterConntrack(Napi::Env env, Napi::Object exports);
+void CloseConntrackOfThread();
+
 // Closes every port of the thread (environment teardown), before its pools go.
 void ClosePortsOfThread(ThreadState* ts);
 

@@ -26,6 +26,15 @@ export {
   NativeAclReader,
   NativeAclTable,
 } from './native-acl.js';
+export {
+  CONNTRACK_RESULTS,
+  ConntrackResult,
+  type ConntrackStats,
+  type ConntrackTableOptions,
+  type ConntrackTimeouts,
+  NativeConntrackReader,
+  NativeConntrackTable,
+} from './native-conntrack.js';
 export { NativePort, type NativePortKind, PORT_COUNTERS, PortCounter, waitReadable } from './native-port.js';
 export { nativeCandidates, type NativePortInfo } from './native.js';
 export { Ring, type RingOptions, type SharedRing } from './ring.js';

@@ -48,6 +48,14 @@ export interface NativeBinding {
   aclReaderCreate(tableId: number, pool: number, steps: Uint16Array, capacity: number, zones?: Uint16Array): { handle: number; match: Uint32Array };
   aclReaderClose(handle: number): boolean;
   aclClassify(reader: number, burst: number, start: number, n: number): number;
+  ctTableCreate(options: object): { handle: number; id: number };
+  ctTableAttach(id: number): number;
+  ctTableClose(handle: number): boolean;
+  ctTableStats(handle: number): import('./native-conntrack.js').ConntrackStats;
+  ctTableExpire(handle: number, budget: number): number;
+  ctReaderCreate(tableId: number, pool: number, steps: Uint16Array, mode: string): number;
+  ctReaderClose(handle: number): boolean;
+  ctProcess(reader: number, burst: number, start: number, n: number): number;
   /** True when built with AddressSanitizer (native/build-asan). */
   sanitized: boolean;
 }

@@ -1,0 +1,147 @@
+import { Burst, Mempool } from '@vnf-sdk/core';
+import { AclStage, AclTable, parseRuleFile } from '@vnf-sdk/acl';
+import { build } from '@vnf-sdk/protocols';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConntrackStage, ConntrackTable } from '../src/index.js';
+import { ACK, FIN, load, SYN, SYN_ACK, steps, tcp, udp } from './helpers.js';
+
+const pool = Mempool.create({ count: 1024, name: 'ct-stage-test' });
+afterAll(() => pool.close());
+
+const C = '10.0.0.1';
+const S = '192.0.2.80';
+
+/** Runs frames through a stage one burst, returning where each packet went. */
+function through(stage: ConntrackStage | AclStage, name: (i: number) => string, frames: Uint8Array[]): string[] {
+  const burst = load(pool, frames);
+  try {
+    stage.process(burst);
+    return Array.from(burst.ids.subarray(0, burst.count), (b) => name(pool.meta.next[b]));
+  } finally {
+    pool.put(burst);
+  }
+}
+
+describe('ConntrackStage, packet bytes to next step', () => {
+  it('tracks a TCP handshake in both directions and reports it in stats', () => {
+    const table = ConntrackTable.create({ capacity: 1024 });
+    const s = steps();
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
+    track.init(s.ctx(pool));
+    expect(through(track, s.name, [tcp(C, 40000, S, 80, SYN)])).toEqual(['port:out']);
+    expect(table.stats()).toMatchObject({ created: 1, inUse: 1, capacity: 1024 });
+    expect(through(track, s.name, [tcp(S, 80, C, 40000, SYN_ACK)])).toEqual(['port:out']);
+    expect(through(track, s.name, [tcp(C, 40000, S, 80, ACK)])).toEqual(['port:out']);
+    const st = table.stats();
+    expect(st).toMatchObject({ created: 1, inUse: 1, invalid: 0, hits: 2 });
+    expect(st.memoryBytes).toBeGreaterThan(0);
+    // Established: a SYN in the original direction is now accepted without a state change
+    // (nf_conntrack's "ignore"), not a new session.
+    expect(through(track, s.name, [tcp(C, 40000, S, 80, SYN)])).toEqual(['port:out']);
+    expect(table.stats()).toMatchObject({ created: 1, ignored: 1 });
+    track.close();
+    table.close();
+  });
+
+  it('lookup mode: the reply of a tracked flow passes, an unsolicited packet goes to miss', () => {
+    const table = ConntrackTable.create({ capacity: 64 });
+    const s = steps();
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
+    const lookup = new ConntrackStage({ table: table.id, mode: 'lookup', next: 'port:in', miss: 'stage:acl', name: 'ct-in' });
+    track.init(s.ctx(pool));
+    lookup.init(s.ctx(pool));
+    expect(through(track, s.name, [udp(C, 5000, S, 53)])).toEqual(['port:out']);
+    expect(through(lookup, s.name, [udp(S, 53, C, 5000), udp(S, 53, C, 5001), udp('198.51.100.1', 53, C, 5000)])).toEqual([
+      'port:in',
+      'stage:acl',
+      'stage:acl',
+    ]);
+    expect(table.stats()).toMatchObject({ created: 1, inUse: 1 });
+    track.close();
+    lookup.close();
+    table.close();
+  });
+
+  it('drops invalid TCP flags as invalid, and what it cannot track as not-tracked', () => {
+    const table = ConntrackTable.create({ capacity: 64 });
+    const s = steps();
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
+    track.init(s.ctx(pool));
+    const v6 = build([{ type: 'ethernet' }, { type: 'ipv6', src: '2001:db8::1', dst: '2001:db8::2' }, { type: 'udp', srcPort: 1, dstPort: 2 }]);
+    expect(through(track, s.name, [tcp(C, 1, S, 80, SYN | FIN), v6])).toEqual(['drop:invalid', 'drop:not-tracked']);
+    expect(table.stats()).toMatchObject({ created: 0, inUse: 0 });
+    track.close();
+    table.close();
+  });
+
+  it('a full table drops new flows as table-full while existing ones pass', () => {
+    const table = ConntrackTable.create({ capacity: 2 });
+    const s = steps();
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
+    track.init(s.ctx(pool));
+    expect(through(track, s.name, [tcp(C, 1, S, 80, SYN), tcp(C, 2, S, 80, SYN)])).toEqual(['port:out', 'port:out']);
+    expect(through(track, s.name, [tcp(C, 3, S, 80, SYN), tcp(S, 80, C, 1, SYN_ACK), tcp(S, 80, C, 2, SYN_ACK)])).toEqual([
+      'drop:table-full',
+      'port:out',
+      'port:out',
+    ]);
+    expect(table.stats()).toMatchObject({ created: 2, inUse: 2, refusedFull: 1 });
+    track.close();
+    table.close();
+  });
+
+  it('rejects bad options and bad table configurations as VNF_CONFIG', () => {
+    expect(() => ConntrackTable.create({ capacity: 0 })).toThrow(/VNF_CONFIG|capacity/);
+    expect(() => new ConntrackStage({ table: 1, mode: 'lookup', next: 'port:out' })).toThrow(/lookup mode needs miss/);
+    expect(() => new ConntrackStage({ table: 1, mode: 'track', next: 'out' })).toThrow(/next must be/);
+    expect(() => new ConntrackStage({ table: 1, mode: 'both' as never, next: 'port:out' })).toThrow(/mode must be/);
+  });
+});
+
+describe('conntrack and the ACL: a stateful firewall', () => {
+  it('lookup -> (miss) acl -> (permit-and-track) track: return traffic passes, unsolicited inbound is denied', async () => {
+    const acl = await AclTable.create(parseRuleFile('permit-and-track proto tcp dport 80\n', 'fw.acl'), { noMatch: 'deny' });
+    const table = ConntrackTable.create({ capacity: 1024 });
+    const s = steps();
+    const lookup = new ConntrackStage({ table: table.id, mode: 'lookup', next: 'port:out', miss: 'stage:acl', name: 'ct-lookup' });
+    const aclStage = new AclStage({ table: acl.id, permit: 'port:out', track: 'stage:ct-track' });
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out', name: 'ct-track' });
+    for (const st of [lookup, aclStage, track]) st.init(s.ctx(pool));
+    const chain: [number, ConntrackStage | AclStage][] = [
+      [s.id('stage:ct-lookup'), lookup],
+      [s.id('stage:acl'), aclStage],
+      [s.id('stage:ct-track'), track],
+    ];
+    // The pipeline: every packet enters at ct-lookup, each stage gets the packets sent to it.
+    const run = (frames: Uint8Array[]): string[] => {
+      const burst = load(pool, frames);
+      try {
+        for (let i = 0; i < burst.count; i++) pool.meta.next[burst.ids[i]] = chain[0][0];
+        for (const [step, stage] of chain) {
+          const sub = new Burst(burst.count);
+          for (let i = 0; i < burst.count; i++) if (pool.meta.next[burst.ids[i]] === step) sub.ids[sub.count++] = burst.ids[i];
+          if (sub.count > 0) stage.process(sub);
+        }
+        return Array.from(burst.ids.subarray(0, burst.count), (b) => s.name(pool.meta.next[b]));
+      } finally {
+        pool.put(burst);
+      }
+    };
+    // Outbound SYN to port 80: misses the session table, the ACL admits and tracks it.
+    expect(run([tcp(C, 40000, S, 80, SYN)])).toEqual(['port:out']);
+    expect(table.stats()).toMatchObject({ created: 1 });
+    // The server's answer (source port 80, destination 40000): no rule admits it, the session does.
+    expect(run([tcp(S, 80, C, 40000, SYN_ACK)])).toEqual(['port:out']);
+    expect(run([tcp(C, 40000, S, 80, ACK), tcp(S, 80, C, 40000, ACK)])).toEqual(['port:out', 'port:out']);
+    // Unsolicited inbound: the same server from another port, or another host: denied by the ACL.
+    expect(run([tcp(S, 81, C, 40000, SYN_ACK), tcp('198.51.100.9', 80, C, 40000, ACK), udp(S, 53, C, 40000)])).toEqual([
+      'drop:no-match',
+      'drop:no-match',
+      'drop:no-match',
+    ]);
+    expect(table.stats()).toMatchObject({ created: 1, inUse: 1 });
+    for (const st of [lookup, aclStage, track]) st.close();
+    acl.close();
+    table.close();
+  });
+});
