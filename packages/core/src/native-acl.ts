@@ -1,7 +1,7 @@
 import type { Burst } from './burst.js';
-import { STATUS, VnfError } from './errors.js';
 import { Mempool } from './mempool.js';
 import { native } from './native.js';
+import { readerStatusError } from './reader-status.js';
 
 /**
  * What the native classifier does with a packet, by number: the rule records' action word
@@ -87,17 +87,6 @@ export interface AclSetStats {
 
 const tableFinalizer = new FinalizationRegistry<number>((h) => native.aclTableClose(h));
 const readerFinalizer = new FinalizationRegistry<number>((h) => native.aclReaderClose(h));
-
-function statusError(status: number, what: string): VnfError {
-  const code = STATUS[status] ?? 'VNF_INVALID_ARGUMENT';
-  if (code === 'VNF_INDEX_RANGE') {
-    return new VnfError(code, `${what}: buffer index ${native.scratch[1]} at burst position ${native.scratch[2]} is not a buffer of the reader's pool`);
-  }
-  if (code === 'VNF_BAD_HANDLE') return new VnfError(code, `${what}: the burst was not created on this thread`);
-  if (code === 'VNF_BURST_CAPACITY') return new VnfError(code, `${what}: the burst is larger than the reader's capacity`);
-  if (code === 'VNF_CLOSED') return new VnfError(code, `${what}: the reader or its pool is closed`);
-  return new VnfError(code, `${what} failed with ${code}`);
-}
 
 /**
  * An ACL table of the native core: the low-level layer under `@vnf-sdk/acl` (use its
@@ -188,7 +177,7 @@ export class NativeAclReader {
    */
   classify(burst: Burst): number {
     const r = native.aclClassify(this.handle, burst.handle, 0, burst.count);
-    if (r < 0) throw statusError(r, 'ACL classify');
+    if (r < 0) throw readerStatusError(r, 'ACL classify');
     return r;
   }
 

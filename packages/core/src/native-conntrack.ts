@@ -1,7 +1,7 @@
 import type { Burst } from './burst.js';
-import { STATUS, VnfError } from './errors.js';
 import { Mempool } from './mempool.js';
 import { native } from './native.js';
+import { readerStatusError } from './reader-status.js';
 
 /**
  * What the native connection tracker made of a packet, by number: the index into a
@@ -76,16 +76,6 @@ export interface ConntrackStats {
 const tableFinalizer = new FinalizationRegistry<number>((h) => native.ctTableClose(h));
 const readerFinalizer = new FinalizationRegistry<number>((h) => native.ctReaderClose(h));
 
-function statusError(status: number, what: string): VnfError {
-  const code = STATUS[status] ?? 'VNF_INVALID_ARGUMENT';
-  if (code === 'VNF_INDEX_RANGE') {
-    return new VnfError(code, `${what}: buffer index ${native.scratch[1]} at burst position ${native.scratch[2]} is not a buffer of the reader's pool`);
-  }
-  if (code === 'VNF_BAD_HANDLE') return new VnfError(code, `${what}: the burst was not created on this thread`);
-  if (code === 'VNF_CLOSED') return new VnfError(code, `${what}: the reader or its pool is closed`);
-  return new VnfError(code, `${what} failed with ${code}`);
-}
-
 /**
  * A connection tracking table of the native core: the low-level layer under
  * `@vnf-sdk/conntrack` (use its `ConntrackTable` in applications). Sessions are shared by
@@ -149,7 +139,7 @@ export class NativeConntrackReader {
   /** Tracks `burst.ids[0 .. burst.count)` (packets parsed by `@vnf-sdk/protocols`). */
   process(burst: Burst): void {
     const r = native.ctProcess(this.handle, burst.handle, 0, burst.count);
-    if (r < 0) throw statusError(r, 'conntrack process');
+    if (r < 0) throw readerStatusError(r, 'conntrack process');
   }
 
   /** Releases the reader (and its hold on the table). Closing twice is fine. */
