@@ -173,13 +173,8 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
   const uint32_t n = uint32_t(a[3]);
   const uint32_t* ids = burst->ids + a[2];
   const Pool& p = *pool->pool;
-  const uint32_t count = p.count();
-  for (uint32_t i = 0; i < n; i++) {
-    if (ids[i] >= count) {
-      SetDetail(ts, ErrorDetail{ids[i], i + uint32_t(a[2])});
-      return Int(env, kErrIndexRange);
-    }
-  }
+  const int32_t checked = CheckBurstIndices(ts, ids, n, p.count(), uint32_t(a[2]));
+  if (checked != kOk) return Int(env, checked);
   uint16_t* next = static_cast<uint16_t*>(p.meta(kMetaNext));
   const uint64_t now = NowMs();
   uint32_t m = 0;
