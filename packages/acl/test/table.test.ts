@@ -217,6 +217,19 @@ describe('AclTable and the native classifier, packet bytes to verdict', () => {
     table.close();
   });
 
+  it('refuses a burst holding an index outside the pool, naming it and its position', async () => {
+    const table = await AclTable.create(parseRuleFile('permit', 'a.rules'));
+    const reader = new NativeAclReader(table.id, pool, STEPS);
+    const burst = new Burst(4);
+    burst.ids.set([1, 2, pool.count]);
+    burst.count = 3;
+    expect(() => reader.classify(burst)).toThrow(
+      expect.objectContaining({ code: 'VNF_INDEX_RANGE', message: expect.stringContaining(`buffer index ${pool.count} at burst position 2`) }),
+    );
+    reader.close();
+    table.close();
+  });
+
   it('reports build time and memory of each set', async () => {
     const rules: AclRule[] = [];
     for (let i = 0; i < 2000; i++) rules.push({ action: i % 2 ? 'permit' : 'deny', src: parsePrefix(`10.${i >> 8}.${i & 255}.0/24`, 'x'), dstPort: { lo: i % 1000, hi: (i % 1000) + 10 } });

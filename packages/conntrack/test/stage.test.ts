@@ -90,6 +90,22 @@ describe('ConntrackStage, packet bytes to next step', () => {
     table.close();
   });
 
+  it('refuses a burst holding an index outside the pool, naming it and its position', () => {
+    const table = ConntrackTable.create({ capacity: 16 });
+    const s = steps();
+    const track = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
+    track.init(s.ctx(pool));
+    const burst = new Burst(4);
+    burst.ids[0] = 0;
+    burst.ids[1] = pool.count + 5;
+    burst.count = 2;
+    expect(() => track.process(burst)).toThrow(
+      expect.objectContaining({ code: 'VNF_INDEX_RANGE', message: expect.stringContaining(`buffer index ${pool.count + 5} at burst position 1`) }),
+    );
+    track.close();
+    table.close();
+  });
+
   it('rejects bad options and bad table configurations as VNF_CONFIG', () => {
     expect(() => ConntrackTable.create({ capacity: 0 })).toThrow(/VNF_CONFIG|capacity/);
     expect(() => new ConntrackStage({ table: 1, mode: 'lookup', next: 'port:out' })).toThrow(/lookup mode needs miss/);
