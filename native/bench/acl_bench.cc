@@ -29,6 +29,7 @@
 
 #include "acl/acl.h"
 #include "acl/classbench.h"
+#include "bench_util.h"
 
 using namespace vnf::acl;
 
@@ -38,29 +39,12 @@ extern uint64_t g_prof_steps, g_prof_blocks, g_prof_leaves, g_prof_trees;
 }
 #endif
 
+using vnf::bench::CpuNow;
+using vnf::bench::Median;
+using vnf::bench::Now;
+using vnf::bench::Print;
+
 namespace {
-
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-double CpuNow() {  // this thread's CPU time: does not count time slices lost to other processes
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-void Print(const char* name, const char* unit, double v) {
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.6g}\n", name, unit, v);
-}
 
 }  // namespace
 

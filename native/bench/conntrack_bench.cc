@@ -21,28 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "conntrack/conntrack.h"
 
 using namespace vnf::conntrack;
 
+using vnf::bench::CpuNow;
+using vnf::bench::Median;
+using vnf::bench::Print;
+
 namespace {
-
-// Thread CPU time: time the scheduler gave to other jobs on this shared machine is not counted.
-double CpuNow() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-void Print(const std::string& name, const char* unit, double v) {
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.6g}\n", name.c_str(), unit, v);
-}
 
 uint64_t AnonHugeBytes() {
   std::ifstream f("/proc/self/smaps_rollup");
