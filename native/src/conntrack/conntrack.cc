@@ -16,6 +16,7 @@ namespace vnf::conntrack {
 using detail::Bucket;
 using detail::CtlFlags;
 using detail::CtlGen;
+using detail::CtlMark;
 using detail::CtlProto;
 using detail::CtlState;
 using detail::GenLive;
@@ -171,7 +172,7 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   // Every slot free (odd generation), chained in order: the FIFO free list.
   for (uint32_t s = 0; s < t->capacity_; s++) {
     Session* se = new (&t->sessions_[s]) Session();
-    se->ctl.store(MakeCtl(1, 0, 0, 0), kRelaxed);
+    se->ctl.store(MakeCtl(1, 0, 0, 0, 0), kRelaxed);
     se->expires.store(s + 1 < t->capacity_ ? s + 1 : kNoSession, kRelaxed);
   }
   t->free_head_ = 0;
@@ -226,6 +227,7 @@ inline int Resolve(const Bucket& b, uint32_t mask, uint64_t w0, uint64_t w1, uin
     v->gen = CtlGen(c2);
     v->dir = Dir(d);
     v->state = CtlState(c2);
+    v->mark = CtlMark(c2);
     v->result = Result::kHit;
     return 1;
   }
@@ -343,9 +345,20 @@ bool Table::Read(uint32_t session, SessionInfo* out) const {
     r.gen = CtlGen(c2);
     r.state = CtlState(c2);
     r.flags = CtlFlags(c2);
+    r.mark = CtlMark(c2);
     *out = r;
     return true;
   }
+}
+
+bool Table::Other(uint32_t session, uint32_t gen, Dir dir, Tuple* out) const {
+  if (session >= capacity_) return false;
+  const Session& s = sessions_[session];
+  const uint32_t d = dir == kOriginal ? 1 : 0;
+  const uint64_t w0 = s.key[d][0].load(kAcquire), w1 = s.key[d][1].load(kAcquire);
+  if (CtlGen(s.ctl.load(kAcquire)) != gen) return false;
+  *out = detail::FromWords(w0, w1);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,7 +387,7 @@ bool Table::TrackOne(const PacketMeta& m, uint64_t now, Verdict* v, uint64_t* in
     st = NextState(proto, state, flags, dir, m);
     if (st.result != Result::kTracked) break;
     if (st.state == state && st.flags == flags) break;
-    const uint64_t nc = MakeCtl(gen, proto, st.flags, st.state);
+    const uint64_t nc = MakeCtl(gen, proto, st.flags, st.state, CtlMark(c));
     if (s.ctl.compare_exchange_weak(c, nc, std::memory_order_acq_rel, kAcquire)) {
       c = nc;
       break;
@@ -557,6 +570,7 @@ void Table::FreeLocked(uint32_t si, uint8_t reason, SessionInfo* out, bool marke
     out->gen = CtlGen(c);
     out->state = CtlState(c);
     out->flags = CtlFlags(c);
+    out->mark = CtlMark(c);
     out->reason = reason;
     out->expires = s.expires.load(kRelaxed);
     for (int d = 0; d < 2; d++) {
@@ -576,7 +590,7 @@ void Table::FreeLocked(uint32_t si, uint8_t reason, SessionInfo* out, bool marke
 }
 
 void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta, uint32_t n,
-                   uint64_t now, Verdict* v, SessionInfo* freed, uint32_t* nfreed) {
+                   uint64_t now, Verdict* v, SessionInfo* freed, uint32_t* nfreed, const uint8_t* marks) {
   uint32_t nf = 0;
   bool any = false;
   for (uint32_t i = 0; i < n && !any; i++) any = v[i].result == Result::kMiss;
@@ -609,6 +623,7 @@ void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta
         v[i].gen = CtlGen(c);
         v[i].dir = Dir(val & 1);
         v[i].state = CtlState(c);
+        v[i].mark = CtlMark(c);
         v[i].result = Result::kHit;
         TrackOne(m, now, &v[i], &invalid, &ignored);
         continue;
@@ -661,7 +676,8 @@ void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta
     s.bytes[0].store(m.bytes, kRelaxed);
     s.packets[1].store(0, kRelaxed);
     s.bytes[1].store(0, kRelaxed);
-    s.ctl.store(MakeCtl(gen, k.proto, 0, state), kRelease);
+    const uint8_t mark = marks ? marks[i] : 0;
+    s.ctl.store(MakeCtl(gen, k.proto, 0, state, mark), kRelease);
     const bool self = r == k;  // a tuple that is its own inverse: one index entry
     bool ok = IndexInsertLocked(k, si << 1);
     if (ok && !self && !IndexInsertLocked(r, si << 1 | 1)) {
@@ -669,7 +685,7 @@ void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta
       ok = false;
     }
     if (!ok) {  // index full (beyond its load budget): slot back to the head of the free list
-      s.ctl.store(MakeCtl(gen + 1, 0, 0, 0), kRelease);
+      s.ctl.store(MakeCtl(gen + 1, 0, 0, 0, 0), kRelease);
       s.expires.store(next, kRelaxed);
       v[i].result = Result::kFull;
       full++;
@@ -683,6 +699,7 @@ void Table::Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta
     v[i].gen = gen;
     v[i].dir = kOriginal;
     v[i].state = state;
+    v[i].mark = mark;
     v[i].result = Result::kCreated;
   }
   if (nfreed) *nfreed = nf;

@@ -116,7 +116,7 @@ struct Verdict {
   Dir dir = kOriginal;
   uint8_t state = 0;
   Result result = Result::kMiss;
-  uint8_t pad = 0;
+  uint8_t mark = 0;  // the session's mark (Create's marks[i]); valid with a session
 };
 static_assert(sizeof(Verdict) == 12);
 
@@ -178,6 +178,7 @@ struct SessionInfo {
   uint32_t gen = 0;
   uint8_t state = 0;
   uint8_t flags = 0;
+  uint8_t mark = 0;    // Create's marks[i]
   uint8_t reason = 0;  // Expire only
   uint64_t expires = 0;                 // deadline in ticks
   uint32_t packets[2] = {0, 0};         // per direction; wrap at 2^32 (sample and widen)
@@ -228,8 +229,11 @@ class Table {
   // session that a new SYN reopens (kReplaced; Track hands such packets back as kMiss, as
   // nf_conntrack kills and recreates the entry). If `freed` is given (room for 2n entries) the
   // sessions removed that way are reported there (NAT releases their mappings), *nfreed = count.
+  // `marks` (null: 0) gives each new session a byte of the caller's (NAT: which side each
+  // direction arrives from); Lookup, Track, Read and Expire report it.
   void Create(const Tuple* keys, const Tuple* reply, const PacketMeta* meta, uint32_t n,
-              uint64_t now, Verdict* v, SessionInfo* freed = nullptr, uint32_t* nfreed = nullptr);
+              uint64_t now, Verdict* v, SessionInfo* freed = nullptr, uint32_t* nfreed = nullptr,
+              const uint8_t* marks = nullptr);
 
   // Lookup + Track + Create(reply = inverse).
   void Process(const Tuple* keys, const PacketMeta* meta, uint32_t n, uint64_t now, Verdict* v);
@@ -246,6 +250,11 @@ class Table {
 
   // Consistent snapshot of a live session (lock-free). False if the slot is free.
   bool Read(uint32_t session, SessionInfo* out) const;
+
+  // The tuple of the other direction than `dir` (lock-free; the session record is in cache after
+  // a hit). False if (session, gen) is no longer live. NAT's translation: a packet matching
+  // direction d leaves as Inverse(other direction's tuple).
+  bool Other(uint32_t session, uint32_t gen, Dir dir, Tuple* out) const;
 
   Stats stats() const;
   size_t MemoryBytes() const;

@@ -11,13 +11,14 @@
 namespace vnf::conntrack::detail {
 
 // ctl word of a session: generation (high 32 bits; odd = free or being freed, even = live),
-// then proto (8), flags (8), state (8), spare (8).
+// then proto (8), flags (8), state (8), mark (8: the creator's, e.g. NAT's side bits).
 inline uint32_t CtlGen(uint64_t c) { return uint32_t(c >> 32); }
 inline uint8_t CtlProto(uint64_t c) { return uint8_t(c >> 24); }
 inline uint8_t CtlFlags(uint64_t c) { return uint8_t(c >> 16); }
 inline uint8_t CtlState(uint64_t c) { return uint8_t(c >> 8); }
-inline uint64_t MakeCtl(uint32_t gen, uint8_t proto, uint8_t flags, uint8_t state) {
-  return uint64_t(gen) << 32 | uint64_t(proto) << 24 | uint64_t(flags) << 16 | uint64_t(state) << 8;
+inline uint8_t CtlMark(uint64_t c) { return uint8_t(c); }
+inline uint64_t MakeCtl(uint32_t gen, uint8_t proto, uint8_t flags, uint8_t state, uint8_t mark) {
+  return uint64_t(gen) << 32 | uint64_t(proto) << 24 | uint64_t(flags) << 16 | uint64_t(state) << 8 | mark;
 }
 inline bool GenLive(uint32_t gen) { return (gen & 1) == 0; }
 
