@@ -417,6 +417,7 @@ void Cleanup(void*) {
   if (ThreadState* ts = t_state) {
     CloseAclOfThread();      // frees this thread's hazard slots
     CloseConntrackOfThread();
+    CloseNatOfThread();
     ClosePortsOfThread(ts);  // AF_XDP ports give their buffers back to pools still open
     for (size_t i = 0; i < ts->pools.entries.size(); i++) {
       auto& e = ts->pools.entries[i];
@@ -465,6 +466,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterAfXdp(env, exports);
   RegisterAcl(env, exports);
   RegisterConntrack(env, exports);
+  RegisterNat(env, exports);
 
   struct Raw {
     const char* name;

@@ -289,6 +289,8 @@ void CloseAclOfThread();
 // The conntrack tables and readers (conntrack_binding.cc).
 void RegisterConntrack(Napi::Env env, Napi::Object exports);
 void CloseConntrackOfThread();
+void RegisterNat(Napi::Env env, Napi::Object exports);
+void CloseNatOfThread();
 
 // Closes every port of the thread (environment teardown), before its pools go.
 void ClosePortsOfThread(ThreadState* ts);

@@ -124,7 +124,7 @@ struct Nat::FragEntry {
   struct Held {
     std::vector<uint8_t> frame;
     uint16_t l2_len = 0;
-    uint32_t cookie = 0;
+    uint64_t cookie = 0;
   };
   std::vector<Held> held;
 };
@@ -776,7 +776,7 @@ Side ArrivalSide(uint8_t mark, ct::Dir d) {
 }
 }  // namespace
 
-void Nat::Translate(const Packet* pkts, uint32_t n, uint64_t now, Action* act, const uint32_t* cookies) {
+void Nat::Translate(const Packet* pkts, uint32_t n, uint64_t now, Action* act, const uint64_t* cookies) {
   Classified c[kChunk];
   Tuple keys[kChunk];
   ct::PacketMeta meta[kChunk];
@@ -950,7 +950,7 @@ void Nat::NoteFirstFragment(const Classified& c, const Tuple& to, Action a, uint
 }
 
 void Nat::TranslateFragments(const Packet* pkts, const Classified* c, const uint32_t* idx, uint32_t m,
-                             uint64_t now, Action* act, const uint32_t* cookies) {
+                             uint64_t now, Action* act, const uint64_t* cookies) {
   std::lock_guard<std::mutex> lock(frag_mu_);
   for (uint32_t x = 0; x < m; x++) {
     const uint32_t i = idx[x];

@@ -122,7 +122,7 @@ struct Packet {
 struct Released {
   std::vector<uint8_t> frame;
   uint16_t l2_len = 0;
-  uint32_t cookie = 0;   // what Translate's caller gave with the packet (e.g. its input port)
+  uint64_t cookie = 0;   // what Translate's caller gave with the packet (e.g. its input port)
   Action action = Action::kFragmentTimeout;
 };
 
@@ -160,7 +160,7 @@ class Nat {
   Nat& operator=(const Nat&) = delete;
 
   // Translates a burst in place. `cookies` (may be null) are kept with held fragments.
-  void Translate(const Packet* pkts, uint32_t n, uint64_t now, Action* act, const uint32_t* cookies = nullptr);
+  void Translate(const Packet* pkts, uint32_t n, uint64_t now, Action* act, const uint64_t* cookies = nullptr);
 
   // Held fragments that can now go (their first fragment was translated: translated copies), or
   // must be dropped (timed out, or their first was refused): up to `max`. Cheap when none.
@@ -193,7 +193,7 @@ class Nat {
   void Undo(const New& nw, uint64_t now);
   void Release(const ct::SessionInfo& s, uint64_t now);
   void TranslateFragments(const Packet* pkts, const Classified* c, const uint32_t* idx, uint32_t m,
-                          uint64_t now, Action* act, const uint32_t* cookies);
+                          uint64_t now, Action* act, const uint64_t* cookies);
   void NoteFirstFragment(const Classified& c, const Tuple& to, Action a, uint64_t now);
   int32_t FindMappingByInside(uint32_t addr, uint16_t port, uint8_t proto) const;
   int32_t FindMappingByOutside(uint32_t addr, uint16_t port, uint8_t proto) const;
