@@ -35,6 +35,15 @@ export {
   NativeConntrackReader,
   NativeConntrackTable,
 } from './native-conntrack.js';
+export {
+  NAT_ACTIONS,
+  NatAction,
+  NativeNat,
+  type NativeNatEvent,
+  type NativeNatOptions,
+  NativeNatReader,
+  type NativeNatStats,
+} from './native-nat.js';
 export { NativePort, type NativePortKind, PORT_COUNTERS, PortCounter, waitReadable } from './native-port.js';
 export { nativeCandidates, type NativePortInfo } from './native.js';
 export { Ring, type RingOptions, type SharedRing } from './ring.js';

@@ -56,6 +56,16 @@ export interface NativeBinding {
   ctReaderCreate(tableId: number, pool: number, steps: Uint16Array, mode: string): number;
   ctReaderClose(handle: number): boolean;
   ctProcess(reader: number, burst: number, start: number, n: number): number;
+  natCreate(options: object): { handle: number; id: number };
+  natAttach(id: number): number;
+  natClose(handle: number): boolean;
+  natStats(handle: number): import('./native-nat.js').NativeNatStats;
+  natDrain(handle: number, max: number): import('./native-nat.js').NativeNatEvent[];
+  natExpire(handle: number, budget: number): number;
+  natReaderCreate(natId: number, pool: number, steps: Uint16Array, outsidePorts: number[]): number;
+  natReaderClose(handle: number): boolean;
+  natProcess(reader: number, burst: number, start: number, n: number): number;
+  natActions: string[];
   /** True when built with AddressSanitizer (native/build-asan). */
   sanitized: boolean;
 }
