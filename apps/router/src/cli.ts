@@ -5,7 +5,9 @@
  * `vnf-router: running` once every port is open) and prints its counters at the end.
  */
 import { resolve } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { AclTable } from '@vnf-sdk/acl';
+import { Nat } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { Pipeline, type PipelineStats } from '@vnf-sdk/pipeline';
 import { loadAclRules, loadConfig, type RouterConfig } from './config.js';
@@ -27,6 +29,10 @@ export function describe(config: RouterConfig): string {
   }
   for (const s of config.neighbours.static) lines.push(`static neighbour ${numberToIpv4(s.address)} on ${config.ports[s.port]!.name}`);
   if (config.acl) lines.push(`acl ${config.acl.rules}: ${loadAclRules(config.acl.rules).length} rules, no match: ${config.acl.noMatch} (SIGHUP reloads)`);
+  if (config.nat) {
+    const t = config.nat.translator;
+    lines.push(`nat: outside ${config.nat.outside.join(', ')}, pool ${t.pool.join(', ')}, ports ${t.ports ?? '1024-65535'}, ${t.filtering ?? 'address-dependent'} filtering${t.portBlock ? `, port blocks of ${t.portBlock.size}` : ''}${config.nat.log ? `, log ${config.nat.log}` : ''}`);
+  }
   lines.push(`workers ${config.workers}, pool ${config.poolSize} buffers, burst ${config.burstSize}, ICMP errors ${config.icmp.ratePerSecond}/s (burst ${config.icmp.burst})`);
   return lines.join('\n');
 }
@@ -105,18 +111,21 @@ async function main(argv: string[]): Promise<number> {
   const untilFinished = config.ports.every((p) => p.driver.type === 'pcap');
   let pipeline: Pipeline;
   let acl: AclTable | undefined;
+  let nat: Nat | undefined;
   try {
     if (config.acl) acl = await AclTable.create(loadAclRules(config.acl.rules), { noMatch: config.acl.noMatch, nonIp: 'permit' });
+    if (config.nat) nat = Nat.create(config.nat.translator);
     pipeline = await Pipeline.start({
       graph: new URL('./graph.js', import.meta.url),
       workers: config.workers,
       pool: { count: config.poolSize, name: 'router' },
-      options: { config: resolve(args[0]!), aclTable: acl?.id },
+      options: { config: resolve(args[0]!), aclTable: acl?.id, nat: nat?.id },
       untilFinished,
       runner: { burstSize: config.burstSize, timing: flags.has('--timing') },
     });
   } catch (err) {
     acl?.close();
+    nat?.close();
     const e = err as { code?: string; message?: string };
     console.error(`vnf-router: ${e.code ?? 'Error'}: ${e.message ?? String(err)}`);
     return 1;
@@ -137,6 +146,14 @@ async function main(argv: string[]): Promise<number> {
       })();
     });
   }
+  // NAT: the mapping / port block log goes to its file once a second (and at the end).
+  const natLog = config.nat?.log ?? null;
+  const drainNatLog = () => {
+    if (!nat) return;
+    const events = nat.drainLog();
+    if (natLog && events.length) appendFileSync(natLog, events.map((e) => `${Nat.formatEvent(e)}\n`).join(''));
+  };
+  const natTimer = nat ? setInterval(drainNatLog, 1000) : undefined;
   pipeline.on('port-failed', (e) => console.error(`vnf-router: port ${e.port} failed: ${e.message}`));
   pipeline.on('stage-error', (e) => console.error(`vnf-router: stage ${e.stage}: ${e.message}`));
   const stop = () => void pipeline.stop();
@@ -151,7 +168,17 @@ async function main(argv: string[]): Promise<number> {
   const stats = await pipeline.finished;
   clearTimeout(timer);
   clearInterval(ticker);
+  clearInterval(natTimer);
   print(stats, true);
+  if (nat) {
+    drainNatLog();
+    const s = nat.stats();
+    if (!json) {
+      const acts = Object.entries(s.actions).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+      console.log(`nat: ${acts || 'no packets'}; sessions ${s.sessions} (created ${s.sessionsCreated}), mappings ${s.mappings}, blocks ${s.blocks}`);
+    }
+    nat.close();
+  }
   if (acl) {
     if (!json) for (const r of acl.counters().rules) if (r.packets > 0) console.log(`acl ${r.origin}: ${r.action} ${r.packets} packets, ${r.bytes} bytes`);
     acl.close();

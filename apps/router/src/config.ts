@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type AclRule, parseRuleFile, parseYamlRules } from '@vnf-sdk/acl';
 import { VnfError } from '@vnf-sdk/core';
+import { type NatConfig, toNativeOptions } from '@vnf-sdk/nat';
 import { parseMac } from '@vnf-sdk/protocols';
 import { ipv4ToNumber, maskOf, numberToIpv4 } from './lpm.js';
 
@@ -71,6 +72,18 @@ export interface RouterConfig {
   burstSize: number;
   /** An ACL applied to every IPv4 packet before routing (a firewall), or null. */
   acl: AclConfig | null;
+  /** NAT44 between inside and outside ports (after the ACL, before routing), or null. */
+  nat: RouterNatConfig | null;
+}
+
+/** `nat`: which ports are outside, the translator's configuration, where the log goes. */
+export interface RouterNatConfig {
+  /** Names of the outside ports; every other port is inside. */
+  outside: string[];
+  /** The translator's configuration (`@vnf-sdk/nat`); `local` holds the ports' addresses. */
+  translator: NatConfig;
+  /** Mapping / port block log file (appended), resolved against the config file's folder, or null. */
+  log: string | null;
 }
 
 /** `acl`: a rule file, and what happens to packets no rule matches. */
@@ -238,7 +251,7 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
  */
 export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   const o = object(input, 'config');
-  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize', 'acl']);
+  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize', 'acl', 'nat']);
   if (!Array.isArray(o.ports) || o.ports.length === 0) fail('ports', `must be a non-empty array of ports, got ${show(o.ports)}`);
   if (o.ports.length > 256) fail('ports', `at most 256 ports, got ${o.ports.length}`);
   const ports = o.ports.map((p, i) => port(p, `ports[${i}]`, baseDir));
@@ -347,8 +360,42 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
     acl = { rules, noMatch, rejectRate: integer(a.rejectRate, 'acl.rejectRate', 0, 1_000_000, DEFAULTS.icmpRate) };
   }
 
+  let nat: RouterNatConfig | null = null;
+  if (o.nat !== undefined) {
+    const n = object(o.nat, 'nat');
+    keys(n, 'nat', ['inside', 'outside', 'pool', 'ports', 'filtering', 'sessions', 'mappings', 'forwards', 'static', 'portBlock', 'log', 'timeouts']);
+    const names = (v: unknown, path: string) => {
+      if (!Array.isArray(v) || v.length === 0) fail(path, `must be a non-empty array of port names, got ${show(v)}`);
+      return v.map((x, i) => {
+        const name = string(x, `${path}[${i}]`);
+        if (!portIndex.has(name)) fail(`${path}[${i}]`, `'${name}' is not a port (ports: ${ports.map((p) => p.name).join(', ')})`);
+        return name;
+      });
+    };
+    const outside = names(n.outside, 'nat.outside');
+    const inside = n.inside === undefined ? ports.map((p) => p.name).filter((x) => !outside.includes(x)) : names(n.inside, 'nat.inside');
+    for (const x of inside) if (outside.includes(x)) fail('nat.inside', `'${x}' is also an outside port`);
+    // The stage treats every port that is not outside as inside: say so when the lists disagree.
+    for (const p of ports) if (!inside.includes(p.name) && !outside.includes(p.name)) fail('nat.inside', `port '${p.name}' is neither inside nor outside`);
+    const translator: NatConfig = {
+      pool: n.pool as string[],
+      ports: n.ports as string | undefined,
+      filtering: n.filtering as NatConfig['filtering'],
+      sessions: n.sessions as number | undefined,
+      mappings: n.mappings as number | undefined,
+      forwards: n.forwards as NatConfig['forwards'],
+      static: n.static as NatConfig['static'],
+      portBlock: n.portBlock as NatConfig['portBlock'],
+      timeouts: n.timeouts as NatConfig['timeouts'],
+      local: ports.map((p) => numberToIpv4(p.address)),
+    };
+    toNativeOptions(translator); // errors name the nat.* field, before anything starts
+    nat = { outside, translator, log: n.log === undefined ? null : resolve(baseDir, string(n.log, 'nat.log')) };
+  }
+
   return {
     acl,
+    nat,
     ports,
     routes,
     neighbours,

@@ -5,6 +5,7 @@
  * @module
  */
 import { AclStage } from '@vnf-sdk/acl';
+import { NatStage } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { defineGraph, type GraphSpec, type Stage, type WorkerContext } from '@vnf-sdk/pipeline';
 import { AfPacketPort, AfXdpPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
@@ -17,6 +18,8 @@ export interface RouterGraphOptions {
   config: string;
   /** With `acl` in the config: the id of the ACL table the main thread loaded. */
   aclTable?: number;
+  /** With `nat` in the config: the id of the translator the main thread created. */
+  nat?: number;
 }
 
 function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
@@ -66,10 +69,17 @@ export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec =
       new AclStage({
         name: STAGES.acl,
         table: ctx.options.aclTable,
-        permit: `stage:${STAGES.ip4}`,
+        permit: `stage:${config.nat ? STAGES.nat : STAGES.ip4}`,
         reject: { icmpSource: router.portAddressText, rate: config.acl.rejectRate },
       }),
     );
+  }
+  if (config.nat) {
+    if (ctx.options.nat === undefined) throw new VnfError('VNF_CONFIG', 'the config has nat but the pipeline was started without its translator');
+    // Translated packets are routed on their new destination; packets for the router itself
+    // and non-IPv4 ones go on to ip4 untranslated.
+    const ip4 = `stage:${STAGES.ip4}`;
+    stages.push(new NatStage({ name: STAGES.nat, nat: ctx.options.nat, outside: config.nat.outside, next: ip4, local: ip4, other: ip4 }));
   }
   return {
     ports: opened,

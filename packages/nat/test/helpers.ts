@@ -91,6 +91,12 @@ export function layer<T extends AnyLayer['type']>(d: Decoded, type: T, nth = 0):
   return found[nth] as Extract<AnyLayer, { type: T }>;
 }
 
+/** The packet an ICMP error quotes (after Ethernet, the outer IPv4 header and 8 bytes of ICMP), decoded. */
+export function quoted(bytes: Uint8Array): Decoded {
+  const ihl = (bytes[14]! & 15) * 4;
+  return decode(bytes.slice(14 + ihl + 8), 228 /* LINKTYPE.IPV4: raw IPv4 */);
+}
+
 /** Every checksum in the packet (both IP headers and transports of an ICMP error too) is valid. */
 export function expectChecksumsValid(d: Decoded): void {
   expect(d.error).toBeUndefined();

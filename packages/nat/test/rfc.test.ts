@@ -4,7 +4,7 @@
 // (addresses, ports, identifiers, the quoted packet, every checksum, decoded independently).
 import { decode } from '@vnf-sdk/protocols';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ACK, echo, expectChecksumsValid, frame, IN, layer, OUT, Rig, SYN, SYN_ACK, tcp, udp } from './helpers.js';
+import { ACK, echo, expectChecksumsValid, frame, IN, layer, OUT, quoted, Rig, SYN, SYN_ACK, tcp, udp } from './helpers.js';
 
 const POOL = ['198.51.100.1-198.51.100.4'];
 const A = '10.0.0.2';
@@ -222,23 +222,29 @@ describe('RFC 5508 (ICMP)', () => {
     const sent = rig.one(IN, udp(A, 5000, R1, 53, 'query'));
     const ext = outsideOf(sent);
     // R1 answers port unreachable, quoting what it received (the translated packet).
-    const quoted = sent.bytes.slice(14);
-    const err = frame({ type: 'ipv4', src: R1, dst: ext.addr }, { type: 'icmp', icmpType: 3, code: 3, rest: 0 }, { type: 'payload', data: quoted });
+    const original = sent.bytes.slice(14);
+    const err = frame({ type: 'ipv4', src: R1, dst: ext.addr }, { type: 'icmp', icmpType: 3, code: 3, rest: 0 }, { type: 'payload', data: original });
     const r = rig.one(OUT, err);
     expect(r.to).toBe('next');
     expectChecksumsValid(r.decoded);
     const outer = layer(r.decoded, 'ipv4');
     expect([outer.src, outer.dst]).toEqual([R1, A]);
-    const inner = layer(r.decoded, 'ipv4', 1);
+    // The whole packet is quoted here, so its UDP checksum is checked too.
+    const q = quoted(r.bytes);
+    expectChecksumsValid(q);
+    const inner = layer(q, 'ipv4');
     expect([inner.src, inner.dst]).toEqual([A, R1]);
-    expect(layer(r.decoded, 'udp').srcPort).toBe(5000);
-    expect(layer(r.decoded, 'udp').dstPort).toBe(53);
+    expect(layer(q, 'udp').srcPort).toBe(5000);
+    expect(layer(q, 'udp').dstPort).toBe(53);
     // An intermediate router's time exceeded: its own address stays, the quote is restored.
-    const ttl = frame({ type: 'ipv4', src: '192.0.2.254', dst: ext.addr }, { type: 'icmp', icmpType: 11, code: 0, rest: 0 }, { type: 'payload', data: quoted.slice(0, 28) });
+    const ttl = frame({ type: 'ipv4', src: '192.0.2.254', dst: ext.addr }, { type: 'icmp', icmpType: 11, code: 0, rest: 0 }, { type: 'payload', data: original.slice(0, 28) });
     const t = rig.one(OUT, ttl);
     expect(t.to).toBe('next');
     expect(layer(t.decoded, 'ipv4').src).toBe('192.0.2.254');
-    expect(layer(t.decoded, 'ipv4', 1).src).toBe(A);
+    const tq = quoted(t.bytes);
+    expect(layer(tq, 'ipv4').src).toBe(A);
+    expect(layer(tq, 'ipv4').checksumValid).toBe(true);
+    expect(layer(tq, 'udp').srcPort).toBe(5000);
     expect(layer(t.decoded, 'icmp').checksumValid).toBe(true);
   });
 
@@ -251,9 +257,11 @@ describe('RFC 5508 (ICMP)', () => {
     expect(r.to).toBe('next');
     expectChecksumsValid(r.decoded);
     expect(layer(r.decoded, 'ipv4').src).toBe('198.51.100.1');
-    const inner = layer(r.decoded, 'ipv4', 1);
+    const q = quoted(r.bytes);
+    expectChecksumsValid(q);
+    const inner = layer(q, 'ipv4');
     expect([inner.src, inner.dst]).toEqual([R1, '198.51.100.1']);
-    expect(layer(r.decoded, 'udp').dstPort).toBe(5353);
+    expect(layer(q, 'udp').dstPort).toBe(5353);
   });
 
   it('an ICMP error quoting nothing we translated is dropped (no-session)', () => {

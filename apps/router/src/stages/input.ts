@@ -36,7 +36,8 @@ export class InputStage implements Stage {
     this.ports = new PortMap(this.router, ctx, this.name);
     this.toArp = ctx.stage(STAGES.arp);
     // With an ACL, IPv4 packets are filtered before they are routed (or answered).
-    this.toIp4 = ctx.stage(this.router.config.acl ? STAGES.acl : STAGES.ip4);
+    const c = this.router.config;
+    this.toIp4 = ctx.stage(c.acl ? STAGES.acl : c.nat ? STAGES.nat : STAGES.ip4);
     this.notIpv4 = ctx.drop('not-ipv4');
     this.vlan = ctx.drop('vlan-tagged');
     this.unknownPort = ctx.drop('unknown-port');
