@@ -84,11 +84,13 @@ export class Rig {
 }
 
 type AnyLayer = Decoded['layers'][number];
+/** The layer types whose `type` can be T (IcmpLayer is 'icmp' | 'icmpv6'). */
+type Dist<L, T> = L extends { type: infer U } ? (T extends U ? L : never) : never;
 /** The n-th layer of a type, or a test failure. */
-export function layer<T extends AnyLayer['type']>(d: Decoded, type: T, nth = 0): Extract<AnyLayer, { type: T }> {
+export function layer<T extends AnyLayer['type']>(d: Decoded, type: T, nth = 0): Dist<AnyLayer, T> {
   const found = d.layers.filter((l) => l.type === type);
   expect(found.length, `layer ${type}#${nth} in ${d.layers.map((l) => l.type).join('/')}`).toBeGreaterThan(nth);
-  return found[nth] as Extract<AnyLayer, { type: T }>;
+  return found[nth] as Dist<AnyLayer, T>;
 }
 
 /** The packet an ICMP error quotes (after Ethernet, the outer IPv4 header and 8 bytes of ICMP), decoded. */
