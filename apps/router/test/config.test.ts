@@ -76,7 +76,7 @@ describe('config', () => {
     it('top level', () => {
       expectVnfError(() => parseConfig(null), 'VNF_CONFIG', 'config: must be an object');
       expectVnfError(() => parseConfig([]), 'VNF_CONFIG', 'config: must be an object');
-      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize, acl)');
+      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize, acl, nat)');
       bad((c) => (c.ports = []), 'ports: must be a non-empty array');
       bad((c) => ((c as Record<string, unknown>).ports = 'p0'), "ports: must be a non-empty array of ports, got 'p0'");
       bad((c) => (c.ports = Array.from({ length: 257 }, () => c.ports[0]!)), 'ports: at most 256 ports');
@@ -100,6 +100,21 @@ describe('config', () => {
       acl({}, 'acl.rules: must be a non-empty string');
       acl({ rules: 'ok.yaml', rejectRate: -1 }, 'acl.rejectRate: must be an integer');
       expectVnfError(() => parseConfig({ ...testConfigJson(), acl: { rules: 'missing.rules' } }, dir), 'VNF_IO', 'missing.rules: cannot read the ACL rule file');
+    });
+
+    it('nat', () => {
+      const good = parseConfig({ ...testConfigJson(), nat: { outside: ['p1'], pool: ['192.0.2.1'], log: 'nat.log' } }, '/etc/router');
+      expect(good.nat?.outside).toEqual(['p1']);
+      expect(good.nat?.log).toBe('/etc/router/nat.log');
+      expect(good.nat?.translator.local).toEqual(good.ports.map((p) => `${p.address >>> 24}.${(p.address >>> 16) & 255}.${(p.address >>> 8) & 255}.${p.address & 255}`));
+      expect(parseConfig(testConfigJson()).nat).toBeNull();
+      const nat = (n: unknown, ...message: string[]) => expectVnfError(() => parseConfig({ ...testConfigJson(), nat: n }), 'VNF_CONFIG', ...message);
+      nat({ outside: ['p9'], pool: ['192.0.2.1'] }, "nat.outside[0]: 'p9' is not a port (ports: p0, p1)");
+      nat({ outside: ['p1'], inside: ['p1'], pool: ['192.0.2.1'] }, "nat.inside: 'p1' is also an outside port");
+      nat({ outside: ['p1'], pool: [] }, 'nat.pool: is empty');
+      nat({ outside: ['p1'], pool: ['192.0.2.0/30', '192.0.2.3'] }, "nat.pool[1]: '192.0.2.3' overlaps pool[0]");
+      nat({ outside: ['p1'], pool: ['192.0.2.1'], ports: '1-70000' }, "nat.ports: '1-70000' is outside 1-65535");
+      nat({ outside: ['p1'], pool: ['192.0.2.1'], colour: 1 }, 'nat.colour: unknown key');
     });
 
     it('ports', () => {
