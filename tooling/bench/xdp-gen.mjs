@@ -29,6 +29,9 @@ const HELP = `usage: xdp-gen.mjs --interface IF [options]
   --buffers N         pool size (default 16384)     --tx-ring N   TX/completion ring size (default 4096)
   --queue Q           interface queue id (default 0)
   --xdp-mode M        native | generic | auto (default auto; the port must attach a program)
+  --cycle-flows 1     rewrite each frame's source port as it is sent, round-robin over --flows: every
+                      flow is sent whichever buffers the pool's cache hands out (without it, flow =
+                      buffer index % flows, and a LIFO cache may reuse only a few hundred buffers)
   --new-sources N     every packet from a new (source address, source port): ports --src-port..65535,
                       then the next of N addresses from --src-ip up (its last byte; default 0: off,
                       --flows decides). Each frame's address, port and checksums are rewritten as it
@@ -52,8 +55,9 @@ function parseArgs(argv) {
     queue: 0,
     xdpMode: 'auto',
     newSources: 0,
+    cycleFlows: 0,
   };
-  const numeric = new Set(['seconds', 'flows', 'size', 'dstPort', 'srcPort', 'burst', 'buffers', 'txRing', 'queue', 'newSources']);
+  const numeric = new Set(['seconds', 'flows', 'size', 'dstPort', 'srcPort', 'burst', 'buffers', 'txRing', 'queue', 'newSources', 'cycleFlows']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') {
@@ -130,7 +134,7 @@ const port = new AfXdpPort(pool, {
   completionSize: o.txRing,
 });
 
-// --new-sources: the frames are flow 0's; each buffer gets a fresh (address, port) as it is
+// --new-sources / --cycle-flows: the frames are flow 0's; each buffer gets a fresh (address, port) as it is
 // taken for sending, and its IPv4 and UDP checksums from sums precomputed without those words.
 const fold = (x) => {
   while (x > 0xffff) x = (x & 0xffff) + (x >>> 16);
@@ -159,7 +163,9 @@ function stamp(id) {
   const at = pool.dataOffset(id);
   const low = srcLowBase + nextHost;
   const port = nextPort;
-  if (++nextPort > 0xffff) {
+  if (o.newSources === 0) {
+    if (++nextPort >= o.srcPort + o.flows || nextPort > 0xffff) nextPort = o.srcPort;
+  } else if (++nextPort > 0xffff) {
     nextPort = o.srcPort;
     if (++nextHost >= o.newSources) nextHost = 0;
   }
@@ -187,7 +193,7 @@ while (now < endNs) {
   if (burst.count < burst.capacity) {
     const had = burst.count;
     pool.get(burst, burst.capacity - burst.count);
-    if (o.newSources > 0) for (let i = had; i < burst.count; i++) stamp(burst.ids[i]);
+    if (o.newSources > 0 || o.cycleFlows > 0) for (let i = had; i < burst.count; i++) stamp(burst.ids[i]);
   }
   port.txBurst(burst); // what the TX ring had no room for stays in the burst for next time
   if ((++loops & 63) === 0) now = process.hrtime.bigint();
@@ -207,6 +213,7 @@ console.log(
     frameSize: o.size,
     flows: o.flows,
     newSources: o.newSources,
+    cycleFlows: o.cycleFlows,
     interface: o.interface,
     mode: port.mode,
     xdpMode: port.xdpMode,
