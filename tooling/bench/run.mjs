@@ -13,9 +13,13 @@
 //   acl        native classifier on ClassBench acl1/fw1/ipc1 1K and 10K: Mpps, build time, memory,
 //              and per-packet agreement                               vs  DPDK rte_acl (dpdk-test-acl)
 //
+//   nat        64-byte UDP h1 -> vnf-router's NAT44 (AF_XDP, AF_PACKET) -> h2: 10000 established
+//              flows and a new session per packet                     vs  Linux nftables masquerade
+//              (conntrack + NAT; root; iproute2, ethtool, nftables; `npx turbo run build` first)
+//
 //   conntrack  native session table at 10K and 1M sessions: bytes per session (vs nf_conntrack's slab
 //              object), lookup Mpps and the 1M/10K cost ratio, inserts per second
-// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward] [acl] [conntrack]   (default: all suites)
+// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward] [acl] [conntrack] [nat]   (default: all suites)
 // Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,13 +27,14 @@ import { aclSuite } from './acl-suite.mjs';
 import { conntrackSuite } from './conntrack-suite.mjs';
 import { coreSuite } from './core-suite.mjs';
 import { forwardSuite } from './forward-suite.mjs';
+import { natSuite } from './nat-suite.mjs';
 import { pipelineSuite } from './pipeline-suite.mjs';
 import { protocolsSuite } from './protocols-suite.mjs';
 import { machine, printTable, writeResults } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite, acl: aclSuite, conntrack: conntrackSuite };
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite, acl: aclSuite, conntrack: conntrackSuite, nat: natSuite };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {

@@ -28,7 +28,14 @@ const HELP = `usage: xdp-gen.mjs --interface IF [options]
   --burst N           buffers per txBurst (default 256)
   --buffers N         pool size (default 16384)     --tx-ring N   TX/completion ring size (default 4096)
   --queue Q           interface queue id (default 0)
-  --xdp-mode M        native | generic | auto (default auto; the port must attach a program)`;
+  --xdp-mode M        native | generic | auto (default auto; the port must attach a program)
+  --cycle-flows 1     rewrite each frame's source port as it is sent, round-robin over --flows: every
+                      flow is sent whichever buffers the pool's cache hands out (without it, flow =
+                      buffer index % flows, and a LIFO cache may reuse only a few hundred buffers)
+  --new-sources N     every packet from a new (source address, source port): ports --src-port..65535,
+                      then the next of N addresses from --src-ip up (its last byte; default 0: off,
+                      --flows decides). Each frame's address, port and checksums are rewritten as it
+                      is sent; the tuples repeat after N * (65536 - src-port) packets.`;
 
 function parseArgs(argv) {
   const o = {
@@ -47,8 +54,10 @@ function parseArgs(argv) {
     txRing: 4096,
     queue: 0,
     xdpMode: 'auto',
+    newSources: 0,
+    cycleFlows: 0,
   };
-  const numeric = new Set(['seconds', 'flows', 'size', 'dstPort', 'srcPort', 'burst', 'buffers', 'txRing', 'queue']);
+  const numeric = new Set(['seconds', 'flows', 'size', 'dstPort', 'srcPort', 'burst', 'buffers', 'txRing', 'queue', 'newSources', 'cycleFlows']);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') {
@@ -73,6 +82,10 @@ function parseArgs(argv) {
   }
   if (o.size < 60 || o.size > 1514) {
     console.error('xdp-gen: --size must be from 60 to 1514');
+    process.exit(2);
+  }
+  if (o.newSources > 0 && Number(o.srcIp.split('.')[3]) + o.newSources > 255) {
+    console.error('xdp-gen: --src-ip plus --new-sources addresses must stay within the last byte (up to .255)');
     process.exit(2);
   }
   return o;
@@ -121,6 +134,54 @@ const port = new AfXdpPort(pool, {
   completionSize: o.txRing,
 });
 
+// --new-sources / --cycle-flows: the frames are flow 0's; each buffer gets a fresh (address, port) as it is
+// taken for sending, and its IPv4 and UDP checksums from sums precomputed without those words.
+const fold = (x) => {
+  while (x > 0xffff) x = (x & 0xffff) + (x >>> 16);
+  return x;
+};
+const words = (b, from, to) => {
+  let s = 0;
+  for (let i = from; i < to; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
+  return s;
+};
+const IP = 14;
+const UDP = 34;
+const f0 = frames[0];
+const srcHigh = (f0[IP + 12] << 8) | f0[IP + 13];
+const srcLowBase = (f0[IP + 14] << 8) | f0[IP + 15];
+// IPv4 header sum without the checksum and the source address's low word.
+const ipBase = words(f0, IP, IP + 20) - ((f0[IP + 10] << 8) | f0[IP + 11]) - srcLowBase;
+// UDP: pseudo header (source high word, destination, protocol, length) + header and payload
+// without the checksum and the source port.
+const udpLen = f0.length - UDP;
+const udpBase = srcHigh + words(f0, IP + 16, IP + 20) + 17 + udpLen + words(f0, UDP, f0.length) - ((f0[UDP + 6] << 8) | f0[UDP + 7]) - ((f0[UDP] << 8) | f0[UDP + 1]);
+const bytes = pool.bytes;
+let nextPort = o.srcPort;
+let nextHost = 0;
+function stamp(id) {
+  const at = pool.dataOffset(id);
+  const low = srcLowBase + nextHost;
+  const port = nextPort;
+  if (o.newSources === 0) {
+    if (++nextPort >= o.srcPort + o.flows || nextPort > 0xffff) nextPort = o.srcPort;
+  } else if (++nextPort > 0xffff) {
+    nextPort = o.srcPort;
+    if (++nextHost >= o.newSources) nextHost = 0;
+  }
+  const ipSum = ~fold(ipBase + low) & 0xffff;
+  let udpSum = ~fold(udpBase + low + port) & 0xffff;
+  if (udpSum === 0) udpSum = 0xffff;
+  bytes[at + IP + 14] = low >> 8;
+  bytes[at + IP + 15] = low & 0xff;
+  bytes[at + IP + 10] = ipSum >> 8;
+  bytes[at + IP + 11] = ipSum & 0xff;
+  bytes[at + UDP] = port >> 8;
+  bytes[at + UDP + 1] = port & 0xff;
+  bytes[at + UDP + 6] = udpSum >> 8;
+  bytes[at + UDP + 7] = udpSum & 0xff;
+}
+
 const burst = new Burst(o.burst);
 const counters = port.counters; // queue 0 of the port: txPackets at index 4
 const TX_PACKETS = 4;
@@ -129,7 +190,11 @@ const endNs = start + BigInt(Math.round(o.seconds * 1e9));
 let now = start;
 let loops = 0;
 while (now < endNs) {
-  if (burst.count < burst.capacity) pool.get(burst, burst.capacity - burst.count);
+  if (burst.count < burst.capacity) {
+    const had = burst.count;
+    pool.get(burst, burst.capacity - burst.count);
+    if (o.newSources > 0 || o.cycleFlows > 0) for (let i = had; i < burst.count; i++) stamp(burst.ids[i]);
+  }
   port.txBurst(burst); // what the TX ring had no room for stays in the burst for next time
   if ((++loops & 63) === 0) now = process.hrtime.bigint();
 }
@@ -147,6 +212,8 @@ console.log(
     seconds: Number(seconds.toFixed(3)),
     frameSize: o.size,
     flows: o.flows,
+    newSources: o.newSources,
+    cycleFlows: o.cycleFlows,
     interface: o.interface,
     mode: port.mode,
     xdpMode: port.xdpMode,

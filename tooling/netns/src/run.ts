@@ -34,6 +34,7 @@ export const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   iperf3: 'iperf3',
   tcpdump: 'tcpdump',
   tshark: 'tshark',
+  nft: 'nftables',
 };
 
 /** A failed command: the message names the command line, the exit code or signal and stderr. */
