@@ -27,9 +27,15 @@
 //   sink         an nftables ingress rule in h2 drops the flood (udp dport 9) after it is
 //                counted in rx_packets, for both alike
 //
+// Before the forwarding rounds, the translator itself (native/bench/nat_bench.cc, one core, no
+// network): translation Mpps of established flows and new sessions per second at 10K and 1M
+// sessions, conntrack lookups on the translator's table at both sizes and their cost ratio
+// (target <= 2x), bytes per session (target <= 128 B, 1M sessions < 256 MiB).
+//
 // Environment: VNF_NAT_FLOWS, VNF_NAT_WINDOW, VNF_NAT_NEW_WINDOW, VNF_NAT_KINDS (default
 // kernel,kernel-rps,afXdp,afPacket), VNF_NAT_BURST (router burstSize, default 32), VNF_NAT_PHASES
 // (default established,new).
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,8 +193,45 @@ async function measure(env, phase, commands) {
   return { rxPps: rate.rxPps, txPps: rate.txPps, genPps: g.txPps, genMode: `${g.mode}/${g.xdpMode}`, conntrackCount: ct };
 }
 
+/** The translator alone (native/bench/nat_bench.cc): records for the suite. */
+function translatorRecords(RUNS, commands) {
+  commands.push('make -C native build-nat-bench');
+  const make = spawnSync('make', ['-s', '-C', join(repo, 'native'), 'build-nat-bench'], { encoding: 'utf8' });
+  if (make.status !== 0) throw new Error(`make build-nat-bench failed:\n${make.stderr}`);
+  const args = ['--sizes', '10000,1000000', '--runs', String(Math.max(3, RUNS))];
+  commands.push(`native/build-bench/nat_bench ${args.join(' ')}`);
+  const r = spawnSync(join(repo, 'native', 'build-bench', 'nat_bench'), args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`nat_bench failed:\n${r.stderr}`);
+  if (r.stderr) console.log(r.stderr.trim());
+  const v = {};
+  for (const line of r.stdout.split('\n')) if (line.startsWith('{')) v[JSON.parse(line).name] = JSON.parse(line).value;
+  const ten = '10000';
+  const mil = '1000000';
+  console.log(
+    `  translator: ${v[`translate-mpps-${ten}`].toFixed(2)} / ${v[`translate-mpps-${mil}`].toFixed(2)} Mpps translated at 10K / 1M sessions, ` +
+      `${(v[`new-sessions-per-sec-${ten}`] / 1e6).toFixed(2)} / ${(v[`new-sessions-per-sec-${mil}`] / 1e6).toFixed(2)} M new sessions/s, ` +
+      `lookups ${v[`lookup-mpps-${ten}`].toFixed(1)} / ${v[`lookup-mpps-${mil}`].toFixed(1)} Mpps (ratio ${v[`lookup-cost-ratio-${mil}-vs-${ten}`].toFixed(2)}x), ` +
+      `${v[`memory-bytes-per-session-${mil}`].toFixed(1)} B per session`,
+  );
+  return {
+    records: [
+      record('nat translate 10K sessions (one core)', 'Mpps', v[`translate-mpps-${ten}`], 'higher'),
+      record('nat translate 1M sessions (one core)', 'Mpps', v[`translate-mpps-${mil}`], 'higher', 'the same at 10K sessions', v[`translate-mpps-${ten}`]),
+      record('nat new sessions, 10K table', 'Msessions/s', v[`new-sessions-per-sec-${ten}`] / 1e6, 'higher'),
+      record('nat new sessions, 1M table', 'Msessions/s', v[`new-sessions-per-sec-${mil}`] / 1e6, 'higher'),
+      record('nat conntrack lookups 10K sessions', 'Mpps', v[`lookup-mpps-${ten}`], 'higher'),
+      record('nat conntrack lookups 1M sessions', 'Mpps', v[`lookup-mpps-${mil}`], 'higher', 'the same at 10K sessions', v[`lookup-mpps-${ten}`]),
+      record('nat conntrack lookup cost ratio 1M vs 10K', 'x', v[`lookup-cost-ratio-${mil}-vs-${ten}`], 'lower', null, null, '<= 2x'),
+      record('nat memory per session (1M, both directions, mappings, filters)', 'B', v[`memory-bytes-per-session-${mil}`], 'lower', null, null, '<= 128 B'),
+      record('nat memory for 1M sessions', 'MiB', v[`memory-total-${mil}`] / 2 ** 20, 'lower', null, null, '< 256 MiB'),
+    ],
+    raw: v,
+  };
+}
+
 export async function natSuite(RUNS, commands) {
   commands.push('node tooling/bench/run.mjs nat');
+  const translator = translatorRecords(RUNS, commands);
   const envs = [];
   const runs = Object.fromEntries(PHASES.map((p) => [p, Object.fromEntries(KINDS.map((k) => [k, []]))]));
   try {
@@ -234,7 +277,7 @@ export async function natSuite(RUNS, commands) {
     const v = median((runs[phase]?.[kind] ?? []).map((r) => r[key]));
     return v == null ? null : v / 1e6;
   };
-  const records = [];
+  const records = [...translator.records];
   for (const phase of PHASES) {
     const name = phase === 'new' ? 'nat new sessions (64 B, a new source per packet)' : `nat forward ${FLOWS} flows (64 B)`;
     const peer = label('kernel', phase);
@@ -251,6 +294,6 @@ export async function natSuite(RUNS, commands) {
   }
   return {
     records,
-    meta: { flows: FLOWS, window: WINDOW, newWindow: NEW_WINDOW, newSources: NEW_SOURCES, bigPool: BIG_POOL.cidr, burstSize: BURST, generatorCpu: GEN_CPU, routerCpu: ROUTER_CPU, sessions: envs[0]?.sessions, samples: runs },
+    meta: { translator: translator.raw, flows: FLOWS, window: WINDOW, newWindow: NEW_WINDOW, newSources: NEW_SOURCES, bigPool: BIG_POOL.cidr, burstSize: BURST, generatorCpu: GEN_CPU, routerCpu: ROUTER_CPU, sessions: envs[0]?.sessions, samples: runs },
   };
 }
