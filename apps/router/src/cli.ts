@@ -32,7 +32,7 @@ export function describe(config: RouterConfig): string {
   if (config.acl) lines.push(`acl ${config.acl.rules}: ${loadAclRules(config.acl.rules).length} rules, no match: ${config.acl.noMatch} (SIGHUP reloads)`);
   if (config.conntrack) {
     const t = Object.entries(config.conntrack.timeouts).map(([k, v]) => `${k} ${v} s`);
-    lines.push(`conntrack: ${config.conntrack.sessions} sessions, timeouts ${t.length ? t.join(', ') : 'Linux defaults'} (permit-and-track rules open sessions; their packets skip the acl)`);
+    lines.push(`conntrack: ${config.conntrack.sessions} sessions, timeouts ${t.length ? t.join(', ') : 'Linux defaults'} (opened by permit-and-track rules; packets of sessions bypass the acl)`);
   }
   if (config.nat) {
     const t = config.nat.translator;
