@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { appendFileSync } from 'node:fs';
 import { AclTable } from '@vnf-sdk/acl';
+import { ConntrackTable } from '@vnf-sdk/conntrack';
 import { Nat } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { Pipeline, type PipelineStats } from '@vnf-sdk/pipeline';
@@ -29,6 +30,10 @@ export function describe(config: RouterConfig): string {
   }
   for (const s of config.neighbours.static) lines.push(`static neighbour ${numberToIpv4(s.address)} on ${config.ports[s.port]!.name}`);
   if (config.acl) lines.push(`acl ${config.acl.rules}: ${loadAclRules(config.acl.rules).length} rules, no match: ${config.acl.noMatch} (SIGHUP reloads)`);
+  if (config.conntrack) {
+    const t = Object.entries(config.conntrack.timeouts).map(([k, v]) => `${k} ${v} s`);
+    lines.push(`conntrack: ${config.conntrack.sessions} sessions, timeouts ${t.length ? t.join(', ') : 'Linux defaults'} (opened by permit-and-track rules; packets of sessions bypass the acl)`);
+  }
   if (config.nat) {
     const t = config.nat.translator;
     lines.push(`nat: outside ${config.nat.outside.join(', ')}, pool ${t.pool.join(', ')}, ports ${t.ports ?? '1024-65535'}, ${t.filtering ?? 'address-dependent'} filtering${t.portBlock ? `, port blocks of ${t.portBlock.size}` : ''}${config.nat.log ? `, log ${config.nat.log}` : ''}`);
@@ -111,20 +116,23 @@ async function main(argv: string[]): Promise<number> {
   const untilFinished = config.ports.every((p) => p.driver.type === 'pcap');
   let pipeline: Pipeline;
   let acl: AclTable | undefined;
+  let conntrack: ConntrackTable | undefined;
   let nat: Nat | undefined;
   try {
     if (config.acl) acl = await AclTable.create(loadAclRules(config.acl.rules), { noMatch: config.acl.noMatch, nonIp: 'permit' });
+    if (config.conntrack) conntrack = ConntrackTable.create({ capacity: config.conntrack.sessions, timeouts: config.conntrack.timeouts });
     if (config.nat) nat = Nat.create(config.nat.translator);
     pipeline = await Pipeline.start({
       graph: new URL('./graph.js', import.meta.url),
       workers: config.workers,
       pool: { count: config.poolSize, name: 'router' },
-      options: { config: resolve(args[0]!), aclTable: acl?.id, nat: nat?.id },
+      options: { config: resolve(args[0]!), aclTable: acl?.id, conntrackTable: conntrack?.id, nat: nat?.id },
       untilFinished,
       runner: { burstSize: config.burstSize, timing: flags.has('--timing') },
     });
   } catch (err) {
     acl?.close();
+    conntrack?.close();
     nat?.close();
     const e = err as { code?: string; message?: string };
     console.error(`vnf-router: ${e.code ?? 'Error'}: ${e.message ?? String(err)}`);
@@ -178,6 +186,11 @@ async function main(argv: string[]): Promise<number> {
       console.log(`nat: ${acts || 'no packets'}; sessions ${s.sessions} (created ${s.sessionsCreated}), mappings ${s.mappings}, blocks ${s.blocks}`);
     }
     nat.close();
+  }
+  if (conntrack) {
+    const s = conntrack.stats();
+    if (!json) console.log(`conntrack: sessions ${s.inUse} of ${s.capacity}, created ${s.created}, invalid ${s.invalid}, refused (full) ${s.refusedFull}`);
+    conntrack.close();
   }
   if (acl) {
     if (!json) for (const r of acl.counters().rules) if (r.packets > 0) console.log(`acl ${r.origin}: ${r.action} ${r.packets} packets, ${r.bytes} bytes`);

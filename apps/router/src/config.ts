@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type AclRule, parseRuleFile, parseYamlRules } from '@vnf-sdk/acl';
+import type { ConntrackTimeouts } from '@vnf-sdk/conntrack';
 import { VnfError } from '@vnf-sdk/core';
 import { type NatConfig, toNativeOptions } from '@vnf-sdk/nat';
 import { parseMac } from '@vnf-sdk/protocols';
@@ -74,7 +75,39 @@ export interface RouterConfig {
   acl: AclConfig | null;
   /** NAT44 between inside and outside ports (after the ACL, before routing), or null. */
   nat: RouterNatConfig | null;
+  /**
+   * Connection tracking for the ACL (a stateful firewall), or null: packets of tracked
+   * sessions pass without the ACL, `permit-and-track` rules open sessions. Only with `acl`.
+   */
+  conntrack: RouterConntrackConfig | null;
 }
+
+/** `conntrack`: the session table's size and timeouts. */
+export interface RouterConntrackConfig {
+  /** Sessions the table holds (default 65536); new flows beyond are dropped as 'table-full'. */
+  sessions: number;
+  /** Timeouts in seconds; those not given keep Linux's nf_conntrack defaults. */
+  timeouts: ConntrackTimeouts;
+}
+
+/** The keys of `conntrack.timeouts` (those of `ConntrackTimeouts`). */
+export const CONNTRACK_TIMEOUT_KEYS = [
+  'synSent',
+  'synRecv',
+  'established',
+  'finWait',
+  'closeWait',
+  'lastAck',
+  'timeWait',
+  'close',
+  'synSent2',
+  'tcpUnassuredMax',
+  'udpUnreplied',
+  'udpReplied',
+  'icmp',
+  'otherUnreplied',
+  'otherReplied',
+] as const satisfies readonly (keyof ConntrackTimeouts)[];
 
 /** `nat`: which ports are outside, the translator's configuration, where the log goes. */
 export interface RouterNatConfig {
@@ -123,6 +156,7 @@ export const DEFAULTS = {
   workers: 1,
   poolSize: 8192,
   burstSize: 32,
+  conntrackSessions: 65_536,
 } as const;
 
 type Json = Record<string, unknown>;
@@ -251,7 +285,7 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
  */
 export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   const o = object(input, 'config');
-  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize', 'acl', 'nat']);
+  keys(o, '', ['ports', 'routes', 'neighbours', 'icmp', 'workers', 'poolSize', 'burstSize', 'acl', 'conntrack', 'nat']);
   if (!Array.isArray(o.ports) || o.ports.length === 0) fail('ports', `must be a non-empty array of ports, got ${show(o.ports)}`);
   if (o.ports.length > 256) fail('ports', `at most 256 ports, got ${o.ports.length}`);
   const ports = o.ports.map((p, i) => port(p, `ports[${i}]`, baseDir));
@@ -360,6 +394,20 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
     acl = { rules, noMatch, rejectRate: integer(a.rejectRate, 'acl.rejectRate', 0, 1_000_000, DEFAULTS.icmpRate) };
   }
 
+  let conntrack: RouterConntrackConfig | null = null;
+  if (o.conntrack !== undefined) {
+    const c = object(o.conntrack, 'conntrack');
+    if (!acl) fail('conntrack', 'needs acl: the ACL decides which flows open sessions (permit-and-track rules)');
+    keys(c, 'conntrack', ['sessions', 'timeouts']);
+    const t = c.timeouts === undefined ? {} : object(c.timeouts, 'conntrack.timeouts');
+    keys(t, 'conntrack.timeouts', CONNTRACK_TIMEOUT_KEYS);
+    const timeouts: ConntrackTimeouts = {};
+    for (const k of CONNTRACK_TIMEOUT_KEYS) {
+      if (t[k] !== undefined) timeouts[k] = integer(t[k], `conntrack.timeouts.${k}`, 1, 4_294_967_295);
+    }
+    conntrack = { sessions: integer(c.sessions, 'conntrack.sessions', 1, 1 << 30, DEFAULTS.conntrackSessions), timeouts };
+  }
+
   let nat: RouterNatConfig | null = null;
   if (o.nat !== undefined) {
     const n = object(o.nat, 'nat');
@@ -395,6 +443,7 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
 
   return {
     acl,
+    conntrack,
     nat,
     ports,
     routes,

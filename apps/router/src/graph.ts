@@ -1,10 +1,14 @@
 /**
  * The router as a pipeline graph: for one worker, its ports (by driver, from the config)
- * and its three stages, input -> {arp, ip4} -> ports. Given to `Pipeline.start` by path
- * (see cli.ts); the options carry the config file's path, which each worker loads itself.
+ * and its stages, input -> {arp, ip4} -> ports; with `acl`, IPv4 goes input -> acl -> ip4;
+ * with `acl` and `conntrack`, input -> ct-lookup -> (hit) ip4 | (miss) acl -> (permit) ip4 |
+ * (permit-and-track) ct-track -> ip4; with `nat`, `nat` comes before ip4. Given to
+ * `Pipeline.start` by path (see cli.ts); the options carry the config file's path, which
+ * each worker loads itself.
  * @module
  */
 import { AclStage } from '@vnf-sdk/acl';
+import { ConntrackStage } from '@vnf-sdk/conntrack';
 import { NatStage } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { defineGraph, type GraphSpec, type Stage, type WorkerContext } from '@vnf-sdk/pipeline';
@@ -18,6 +22,8 @@ export interface RouterGraphOptions {
   config: string;
   /** With `acl` in the config: the id of the ACL table the main thread loaded. */
   aclTable?: number;
+  /** With `conntrack` in the config: the id of the session table the main thread created. */
+  conntrackTable?: number;
   /** With `nat` in the config: the id of the translator the main thread created. */
   nat?: number;
 }
@@ -63,16 +69,25 @@ export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec =
   }
   const s = router.stages();
   const stages: Stage[] = [s.input, s.arp, s.ip4];
+  // Where permitted IPv4 packets go on to: translation first when there is a NAT.
+  const onward = `stage:${config.nat ? STAGES.nat : STAGES.ip4}`;
   if (config.acl) {
     if (ctx.options.aclTable === undefined) throw new VnfError('VNF_CONFIG', 'the config has an acl but the pipeline was started without its table');
+    const ct = config.conntrack ? ctx.options.conntrackTable : undefined;
+    if (config.conntrack && ct === undefined) throw new VnfError('VNF_CONFIG', 'the config has conntrack but the pipeline was started without its table');
+    // A stateful firewall: packets of tracked sessions (either direction) skip the ACL; the
+    // others are judged by it, and its permit-and-track rules open sessions.
+    if (ct !== undefined) stages.push(new ConntrackStage({ name: STAGES.ctLookup, table: ct, mode: 'lookup', next: onward, miss: `stage:${STAGES.acl}` }));
     stages.push(
       new AclStage({
         name: STAGES.acl,
         table: ctx.options.aclTable,
-        permit: `stage:${config.nat ? STAGES.nat : STAGES.ip4}`,
+        permit: onward,
+        ...(ct !== undefined ? { track: `stage:${STAGES.ctTrack}` } : {}),
         reject: { icmpSource: router.portAddressText, rate: config.acl.rejectRate },
       }),
     );
+    if (ct !== undefined) stages.push(new ConntrackStage({ name: STAGES.ctTrack, table: ct, mode: 'track', next: onward }));
   }
   if (config.nat) {
     if (ctx.options.nat === undefined) throw new VnfError('VNF_CONFIG', 'the config has nat but the pipeline was started without its translator');

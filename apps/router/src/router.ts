@@ -14,7 +14,7 @@ import { InputStage } from './stages/input.js';
 import { Ip4Stage } from './stages/ip4.js';
 
 /** Names of the router's stages in a graph. */
-export const STAGES = { input: 'input', arp: 'arp', acl: 'acl', nat: 'nat', ip4: 'ip4' } as const;
+export const STAGES = { input: 'input', arp: 'arp', ctLookup: 'ct-lookup', acl: 'acl', ctTrack: 'ct-track', nat: 'nat', ip4: 'ip4' } as const;
 
 export interface RouterOptions {
   /** Milliseconds, for neighbour timers and the ICMP limit. Default `performance.now`. */

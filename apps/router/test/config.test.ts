@@ -76,7 +76,7 @@ describe('config', () => {
     it('top level', () => {
       expectVnfError(() => parseConfig(null), 'VNF_CONFIG', 'config: must be an object');
       expectVnfError(() => parseConfig([]), 'VNF_CONFIG', 'config: must be an object');
-      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize, acl, nat)');
+      bad((c) => (c.colour = 'red'), 'colour: unknown key (expected ports, routes, neighbours, icmp, workers, poolSize, burstSize, acl, conntrack, nat)');
       bad((c) => (c.ports = []), 'ports: must be a non-empty array');
       bad((c) => ((c as Record<string, unknown>).ports = 'p0'), "ports: must be a non-empty array of ports, got 'p0'");
       bad((c) => (c.ports = Array.from({ length: 257 }, () => c.ports[0]!)), 'ports: at most 256 ports');
@@ -100,6 +100,27 @@ describe('config', () => {
       acl({}, 'acl.rules: must be a non-empty string');
       acl({ rules: 'ok.yaml', rejectRate: -1 }, 'acl.rejectRate: must be an integer');
       expectVnfError(() => parseConfig({ ...testConfigJson(), acl: { rules: 'missing.rules' } }, dir), 'VNF_IO', 'missing.rules: cannot read the ACL rule file');
+    });
+
+    it('conntrack', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'router-ct-'));
+      writeFileSync(join(dir, 'fw.rules'), 'permit-and-track src 10.0.1.0/24\n');
+      const acl = { rules: 'fw.rules' };
+      const good = parseConfig({ ...testConfigJson(), acl, conntrack: { sessions: 1000, timeouts: { udpUnreplied: 2, established: 3600 } } }, dir);
+      expect(good.conntrack).toEqual({ sessions: 1000, timeouts: { udpUnreplied: 2, established: 3600 } });
+      expect(parseConfig({ ...testConfigJson(), acl, conntrack: {} }, dir).conntrack).toEqual({ sessions: DEFAULTS.conntrackSessions, timeouts: {} });
+      expect(parseConfig({ ...testConfigJson(), acl }, dir).conntrack).toBeNull();
+      const ct = (c: unknown, ...message: string[]) => expectVnfError(() => parseConfig({ ...testConfigJson(), acl, conntrack: c }, dir), 'VNF_CONFIG', ...message);
+      expectVnfError(() => parseConfig({ ...testConfigJson(), conntrack: {} }, dir), 'VNF_CONFIG', 'conntrack: needs acl');
+      ct([], 'conntrack: must be an object, got []');
+      ct({ size: 10 }, 'conntrack.size: unknown key (expected sessions, timeouts)');
+      ct({ sessions: 0 }, 'conntrack.sessions: must be an integer from 1 to 1073741824, got 0');
+      ct({ sessions: 2 ** 31 }, 'conntrack.sessions: must be an integer from 1 to 1073741824');
+      ct({ sessions: '1000' }, "conntrack.sessions: must be an integer from 1 to 1073741824, got '1000'");
+      ct({ timeouts: 30 }, 'conntrack.timeouts: must be an object, got 30');
+      ct({ timeouts: { udp: 30 } }, 'conntrack.timeouts.udp: unknown key (expected synSent, synRecv, established,', 'udpUnreplied, udpReplied, icmp');
+      ct({ timeouts: { established: 0 } }, 'conntrack.timeouts.established: must be an integer from 1 to 4294967295, got 0');
+      ct({ timeouts: { icmp: 1.5 } }, 'conntrack.timeouts.icmp: must be an integer');
     });
 
     it('nat', () => {

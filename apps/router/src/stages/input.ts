@@ -9,7 +9,8 @@ export const malformedReason = (code: number) => `malformed:${reasonName(code).r
 
 /**
  * First stage: parses the burst (ptype and header offsets into the pool's metadata, which
- * the next stages read) and sorts it: ARP to `arp`, IPv4 to `ip4`. Drops:
+ * the next stages read) and sorts it: ARP to `arp`, IPv4 to `ip4` (or, when configured, to
+ * the first of `ct-lookup`, `acl`, `nat` in that order). Drops:
  * - `malformed:<reason>`: the parser's reason (truncated-l2, bad-ihl, bad-total-length, ...);
  * - `vlan-tagged`: the router's ports are untagged;
  * - `not-ipv4`: anything else, IPv6 included;
@@ -35,9 +36,10 @@ export class InputStage implements Stage {
     this.meta = ctx.pool.meta;
     this.ports = new PortMap(this.router, ctx, this.name);
     this.toArp = ctx.stage(STAGES.arp);
-    // With an ACL, IPv4 packets are filtered before they are routed (or answered).
+    // With an ACL, IPv4 packets are filtered before they are routed (or answered); with
+    // conntrack too, packets of tracked sessions pass the session lookup and skip the ACL.
     const c = this.router.config;
-    this.toIp4 = ctx.stage(c.acl ? STAGES.acl : c.nat ? STAGES.nat : STAGES.ip4);
+    this.toIp4 = ctx.stage(c.acl ? (c.conntrack ? STAGES.ctLookup : STAGES.acl) : c.nat ? STAGES.nat : STAGES.ip4);
     this.notIpv4 = ctx.drop('not-ipv4');
     this.vlan = ctx.drop('vlan-tagged');
     this.unknownPort = ctx.drop('unknown-port');
