@@ -398,6 +398,9 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
   if (o.conntrack !== undefined) {
     const c = object(o.conntrack, 'conntrack');
     if (!acl) fail('conntrack', 'needs acl: the ACL decides which flows open sessions (permit-and-track rules)');
+    // NAT keeps its own sessions: a second tracker before translation would hold inside
+    // addresses, and the answers (to the pool) would never match it.
+    if (o.nat !== undefined) fail('conntrack', 'not with nat: the NAT tracks its own sessions and its filtering already refuses unsolicited outside traffic (use acl alone with nat)');
     keys(c, 'conntrack', ['sessions', 'timeouts']);
     const t = c.timeouts === undefined ? {} : object(c.timeouts, 'conntrack.timeouts');
     keys(t, 'conntrack.timeouts', CONNTRACK_TIMEOUT_KEYS);

@@ -136,6 +136,13 @@ describe('config', () => {
       nat({ outside: ['p1'], pool: ['192.0.2.0/30', '192.0.2.3'] }, "nat.pool[1]: '192.0.2.3' overlaps pool[0]");
       nat({ outside: ['p1'], pool: ['192.0.2.1'], ports: '1-70000' }, "nat.ports: '1-70000' is outside 1-65535");
       nat({ outside: ['p1'], pool: ['192.0.2.1'], colour: 1 }, 'nat.colour: unknown key');
+      const dir = mkdtempSync(join(tmpdir(), 'router-nat-'));
+      writeFileSync(join(dir, 'fw.rules'), 'permit\n');
+      expectVnfError(
+        () => parseConfig({ ...testConfigJson(), acl: { rules: 'fw.rules' }, conntrack: {}, nat: { outside: ['p1'], pool: ['192.0.2.1'] } }, dir),
+        'VNF_CONFIG',
+        'conntrack: not with nat',
+      );
     });
 
     it('ports', () => {
