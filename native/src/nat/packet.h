@@ -20,7 +20,8 @@ using conntrack::Tuple;
 enum class Kind : uint8_t {
   kWhole = 0,       // unfragmented TCP/UDP/ICMP-query/other packet: tuple + meta valid
   kFirstFragment,   // offset 0 with MF set: tuple + meta valid (the L4 header is in it), frag valid
-  kLaterFragment,   // offset > 0: no L4 header; only frag (src, dst, proto, id) valid
+  kLaterFragment,   // offset > 0: no L4 header; frag valid, tuple = (src, dst, proto, ports 0),
+                    // meta.bytes set (the ICMP type of a later fragment is unknown: 0)
   kIcmpError,       // ICMP error (dest unreachable 3, source quench 4, redirect 5, time exceeded 11,
                     // parameter problem 12) quoting a TCP/UDP/ICMP-query packet: tuple = outer
                     // packet's (src, dst, proto 1, ports 0), quoted = the quoted packet's tuple
@@ -28,9 +29,14 @@ enum class Kind : uint8_t {
                     // ICMP error quoting less than the quoted IP header + 8 bytes)
   kBadHeader,       // not IPv4, IHL < 5, total length < IHL*4, TCP data offset < 5, etc.
   kBadIcmpError,    // ICMP error that is itself fragmented, quotes a non-first fragment, quotes an
-                    // ICMP error, or quotes a protocol NAT cannot map
+                    // ICMP error, or quotes a protocol NAT cannot map (anything but TCP, UDP and
+                    // an ICMP query; also a quoted header that is not IPv4 or has IHL < 5)
   kUnsupportedIcmp, // ICMP type that is neither a query (0, 8, 13-18) nor an error above
 };
+// Notes: every ICMP message needs its 8-byte header (else kTruncated). A TCP data offset beyond
+// the bytes present is kTruncated. Checksums and the UDP length field are not validated (an
+// incremental update keeps a bad checksum bad).
+
 const char* KindName(Kind k);
 
 struct Fragment {
@@ -56,9 +62,11 @@ Kind Classify(const uint8_t* ip, uint32_t len, Classified* out);
 // kFirstFragment), TCP/UDP ports to to.sport / to.dport or the ICMP query identifier to to.sport,
 // updating the IPv4 header checksum and the TCP / UDP / ICMP checksum incrementally (UDP checksum
 // 0 stays 0; a UDP checksum that becomes 0 is written as 0xffff). Later fragments (kLaterFragment):
-// addresses and IP checksum only. Other protocols: addresses and IP checksum only.
+// addresses and IP checksum only. Other protocols: addresses and IP checksum only. ICMP queries
+// have one identifier: to.sport is written, to.dport is ignored (IcmpQuery puts it in both).
 // `c` is what Classify returned for this packet. Returns false (packet unchanged) if c's kind is
-// not one of kWhole, kFirstFragment, kLaterFragment.
+// not one of kWhole, kFirstFragment, kLaterFragment, or if c (ihl, total, proto) or kind (later
+// fragment or not) does not match the bytes.
 bool Rewrite(uint8_t* ip, uint32_t len, Kind kind, const Classified& c, const Tuple& to);
 
 // Rewrites an ICMP error (kind kIcmpError): outer source and destination addresses to outer_src /
@@ -67,7 +75,9 @@ bool Rewrite(uint8_t* ip, uint32_t len, Kind kind, const Classified& c, const Tu
 // the quote; quoted TCP checksum only when the quote holds it, i.e. at least 18 bytes of TCP
 // header; quoted ICMP query checksum likewise), and the ICMP checksum of the error message itself
 // (recomputed over the whole ICMP message, total length - ihl bytes). Returns false (unchanged) on
-// any other kind.
+// any other kind. There is no Kind argument: the packet is classified again here, and a `c` whose
+// ihl, total or quoted tuple do not match the bytes is refused. quoted_to.sport is the identifier
+// of a quoted ICMP query.
 bool RewriteIcmpError(uint8_t* ip, uint32_t len, const Classified& c, uint32_t outer_src,
                       uint32_t outer_dst, const Tuple& quoted_to);
 
