@@ -15,6 +15,7 @@
 
 #include "binding.h"
 #include "conntrack/conntrack.h"
+#include "nat/packet.h"
 
 namespace vnf {
 namespace {
@@ -31,6 +32,7 @@ enum CtCategory : uint8_t {
   kCatNotTracked,  // well-formed but not trackable: not IPv4, an IPv4 fragment, an ICMP message
                    // that is neither a query nor an error
   kCatMalformed,   // the parser's malformed bit, or headers cut short (IP, TCP, UDP, ICMP)
+  kCatRelated,     // an ICMP error quoting a packet of a tracked session (nf_conntrack's RELATED)
   kCatCount,
 };
 
@@ -60,6 +62,13 @@ struct CtReader {
   ct::PacketMeta meta[kChunk];
   ct::Verdict v[kChunk];
   uint32_t pos[kChunk];  // burst position of keys[i]
+  // ICMP errors: the quoted packets' tuples, looked up on their own.
+  ct::Tuple ekeys[kChunk];
+  ct::Tuple ekeys2[kChunk];
+  ct::Verdict ev[kChunk];
+  ct::Verdict ev2[kChunk];
+  uint32_t epos[kChunk];
+  uint32_t emiss[kChunk];
 };
 
 struct CtTableSlot {
@@ -87,16 +96,18 @@ inline uint64_t NowMs() {
 inline uint32_t Be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 inline uint16_t Be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
+inline bool IcmpErrorType(uint8_t t) { return t == 3 || t == 4 || t == 5 || t == 11 || t == 12; }
+
 inline bool IcmpQueryType(uint8_t t) {
   // echo reply/request, timestamp, information, address mask (request and reply).
   return t == 0 || t == 8 || (t >= 13 && t <= 18);
 }
 
 // What GatherTuple made of a packet.
-enum class Gather : uint8_t { kTuple, kNotTracked, kMalformed };
+enum class Gather : uint8_t { kTuple, kNotTracked, kMalformed, kInvalid, kIcmpError };
 
-// The tuple and packet meta of buffer b (kTuple), or why it has none. Every read is checked
-// against the packet's length.
+// The tuple and packet meta of buffer b (kTuple), the tuple of the packet an ICMP error quotes
+// (kIcmpError, in *k), or why it has none. Every read is checked against the packet's length.
 inline Gather GatherTuple(const Pool& pool, uint32_t b, ct::Tuple* k, ct::PacketMeta* m) {
   const uint16_t* data_off = static_cast<const uint16_t*>(pool.meta(kMetaDataOff));
   const uint16_t* data_len = static_cast<const uint16_t*>(pool.meta(kMetaDataLen));
@@ -122,6 +133,21 @@ inline Gather GatherTuple(const Pool& pool, uint32_t b, ct::Tuple* k, ct::Packet
   } else if (t & kPtIcmp) {
     if (uint32_t(l4) + 8 > len) return Gather::kMalformed;
     const uint8_t type = p[l4];
+    if (IcmpErrorType(type)) {
+      // The quoted IP header and 8 bytes (RFC 792) give the tuple of the packet it is about.
+      nat::Classified c;
+      switch (nat::Classify(p + l3, len - l3, &c)) {
+        case nat::Kind::kIcmpError:
+          *k = c.quoted;
+          return Gather::kIcmpError;
+        case nat::Kind::kBadIcmpError:  // quotes an ICMP error, a later fragment, ...
+          return Gather::kInvalid;
+        case nat::Kind::kUnsupportedIcmp:
+          return Gather::kNotTracked;
+        default:  // kTruncated, kBadHeader (and anything that cannot happen here)
+          return Gather::kMalformed;
+      }
+    }
     if (!IcmpQueryType(type)) return Gather::kNotTracked;
     *k = ct::IcmpQuery(src, dst, Be16(p + l4 + 4));
     m->icmp_type = type;
@@ -147,6 +173,30 @@ inline uint8_t Category(ct::Result r) {
     default:
       return kCatInvalid;
   }
+}
+
+// ICMP errors: RELATED when the quoted tuple is one of a live session's two direction tuples.
+// The quoted packet is one the error's receiver sent, so its tuple as quoted is the session's
+// tuple in the direction that packet went (original or reply; the index holds both). When it
+// misses, its inverse is tried too: a table whose sessions a NAT created holds the translated
+// reply tuple, which is the inverse of what a host outside quotes. Errors are not tracked:
+// the session's state, deadline and counters are left alone (as nf_conntrack does).
+void RelateChunk(CtReader* r, uint32_t e, uint64_t now, uint16_t* next, const uint32_t* ids) {
+  ct::Table* t = r->table->table.get();
+  t->Lookup(r->ekeys, e, now, r->ev);
+  uint32_t nm = 0;
+  for (uint32_t i = 0; i < e; i++) {
+    if (r->ev[i].result == ct::Result::kHit) {
+      next[ids[r->epos[i]]] = r->steps[kCatRelated];
+    } else {
+      r->ekeys2[nm] = ct::Inverse(r->ekeys[i]);
+      r->emiss[nm++] = r->epos[i];
+    }
+  }
+  if (!nm) return;
+  t->Lookup(r->ekeys2, nm, now, r->ev2);
+  for (uint32_t i = 0; i < nm; i++)
+    next[ids[r->emiss[i]]] = r->steps[r->ev2[i].result == ct::Result::kHit ? kCatRelated : kCatInvalid];
 }
 
 void TrackChunk(CtReader* r, uint32_t m, uint64_t now, uint16_t* next, const uint32_t* ids) {
@@ -200,12 +250,21 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
   if (checked != kOk) return Int(env, checked);
   uint16_t* next = static_cast<uint16_t*>(p.meta(kMetaNext));
   const uint64_t now = clock >= 0 ? uint64_t(clock) : NowMs();
-  uint32_t m = 0;
+  uint32_t m = 0, e = 0;
   for (uint32_t i = 0; i < n; i++) {
     const uint32_t b = ids[i];
     const Gather g = GatherTuple(p, b, &r->keys[m], &r->meta[m]);
     if (g != Gather::kTuple) {
-      next[b] = r->steps[g == Gather::kNotTracked ? kCatNotTracked : kCatMalformed];
+      if (g == Gather::kIcmpError) {
+        r->ekeys[e] = r->keys[m];
+        r->epos[e++] = i;
+        if (e == kChunk) {
+          RelateChunk(r, e, now, next, ids);
+          e = 0;
+        }
+        continue;
+      }
+      next[b] = r->steps[g == Gather::kNotTracked ? kCatNotTracked : g == Gather::kInvalid ? kCatInvalid : kCatMalformed];
       continue;
     }
     r->pos[m++] = i;
@@ -215,6 +274,7 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
     }
   }
   if (m) TrackChunk(r, m, now, next, ids);
+  if (e) RelateChunk(r, e, now, next, ids);
   r->table->table->TryExpire(now, kExpireBudget);
   return Int(env, int32_t(n));
 }

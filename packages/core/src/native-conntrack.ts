@@ -14,7 +14,10 @@ export const ConntrackResult = {
   created: 1,
   /** Mode 'lookup': no session has this packet's tuple. */
   miss: 2,
-  /** No valid state transition, bad TCP flags, an ICMP reply with no request, or a reply tuple in use. */
+  /**
+   * No valid state transition, bad TCP flags, an ICMP reply with no request, a reply tuple in
+   * use, or an ICMP error about no session (or quoting an ICMP error or a later fragment).
+   */
   invalid: 3,
   /** Mode 'process': a new session was refused, the table is full. */
   full: 4,
@@ -25,9 +28,15 @@ export const ConntrackResult = {
   notTracked: 5,
   /** Malformed (the parser's malformed bit) or cut short (IP, TCP, UDP or ICMP header). */
   malformed: 6,
+  /**
+   * An ICMP error (destination unreachable, source quench, redirect, time exceeded, parameter
+   * problem) quoting a packet of a live session: nf_conntrack's RELATED. An error whose quote
+   * matches no session is `invalid`.
+   */
+  related: 7,
 } as const;
 /** Entries of a reader's step table. */
-export const CONNTRACK_RESULTS = 7;
+export const CONNTRACK_RESULTS = 8;
 
 /** Timeouts in seconds; anything not given keeps Linux's nf_conntrack default. */
 export interface ConntrackTimeouts {
