@@ -45,6 +45,19 @@ uint64_t AnonHugeBytes() {
   return 0;
 }
 
+// Reserved hugetlb pages in use (HugePages_Total - HugePages_Free), in bytes of 2 MiB pages.
+uint64_t HugeTlbBytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string k;
+  uint64_t total = 0, free = 0, v = 0;
+  while (f >> k >> v) {
+    if (k == "HugePages_Total:") total = v;
+    if (k == "HugePages_Free:") free = v;
+    f.ignore(256, '\n');
+  }
+  return (total - free) << 21;
+}
+
 uint64_t RssBytes() {
   std::ifstream f("/proc/self/statm");
   uint64_t size = 0, rss = 0;
@@ -122,7 +135,7 @@ int main(int argc, char** argv) {
     cfg.capacity = n;
     cfg.hugepages = huge;
     cfg.seed = 12345;
-    const uint64_t rss0 = RssBytes(), huge0 = AnonHugeBytes();
+    const uint64_t rss0 = RssBytes(), huge0 = AnonHugeBytes(), tlb0 = HugeTlbBytes();
     std::string err;
     su.t = Table::Create(cfg, &err);
     if (!su.t) {
@@ -176,6 +189,7 @@ int main(int argc, char** argv) {
     Print("memory-total-" + su.sz, "B", double(t.MemoryBytes()));
     Print("rss-delta-" + su.sz, "B", double(RssBytes() - rss0));
     Print("anon-huge-delta-" + su.sz, "B", double(AnonHugeBytes() - huge0));
+    Print("hugetlb-delta-" + su.sz, "B", double(HugeTlbBytes() - tlb0));  // reserved pages taken
     Print("index-buckets-" + su.sz, "buckets", t.buckets());
     Print("index-secondary-fraction-" + su.sz, "fraction",
           double(t.DebugSecondaryEntries()) / (2.0 * double(t.stats().in_use)));

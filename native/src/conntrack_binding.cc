@@ -15,6 +15,7 @@
 
 #include "binding.h"
 #include "conntrack/conntrack.h"
+#include "nat/packet.h"
 
 namespace vnf {
 namespace {
@@ -28,7 +29,10 @@ enum CtCategory : uint8_t {
   kCatMiss,        // lookup mode: no session
   kCatInvalid,     // no valid transition, bad TCP flags, a reply tuple in use (conflict)
   kCatFull,        // process mode: new session refused, table at capacity
-  kCatNotTracked,  // not IPv4, a fragment, malformed, an ICMP message that is not a query
+  kCatNotTracked,  // well-formed but not trackable: not IPv4, an IPv4 fragment, an ICMP message
+                   // that is neither a query nor an error
+  kCatMalformed,   // the parser's malformed bit, or headers cut short (IP, TCP, UDP, ICMP)
+  kCatRelated,     // an ICMP error quoting a packet of a tracked session (nf_conntrack's RELATED)
   kCatCount,
 };
 
@@ -58,6 +62,13 @@ struct CtReader {
   ct::PacketMeta meta[kChunk];
   ct::Verdict v[kChunk];
   uint32_t pos[kChunk];  // burst position of keys[i]
+  // ICMP errors: the quoted packets' tuples, looked up on their own.
+  ct::Tuple ekeys[kChunk];
+  ct::Tuple ekeys2[kChunk];
+  ct::Verdict ev[kChunk];
+  ct::Verdict ev2[kChunk];
+  uint32_t epos[kChunk];
+  uint32_t emiss[kChunk];
 };
 
 struct CtTableSlot {
@@ -85,46 +96,67 @@ inline uint64_t NowMs() {
 inline uint32_t Be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 inline uint16_t Be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 
+inline bool IcmpErrorType(uint8_t t) { return t == 3 || t == 4 || t == 5 || t == 11 || t == 12; }
+
 inline bool IcmpQueryType(uint8_t t) {
   // echo reply/request, timestamp, information, address mask (request and reply).
   return t == 0 || t == 8 || (t >= 13 && t <= 18);
 }
 
-// The tuple and packet meta of buffer b; false when it is not trackable. Every read is
-// checked against the packet's length.
-inline bool GatherTuple(const Pool& pool, uint32_t b, ct::Tuple* k, ct::PacketMeta* m) {
+// What GatherTuple made of a packet.
+enum class Gather : uint8_t { kTuple, kNotTracked, kMalformed, kInvalid, kIcmpError };
+
+// The tuple and packet meta of buffer b (kTuple), the tuple of the packet an ICMP error quotes
+// (kIcmpError, in *k), or why it has none. Every read is checked against the packet's length.
+inline Gather GatherTuple(const Pool& pool, uint32_t b, ct::Tuple* k, ct::PacketMeta* m) {
   const uint16_t* data_off = static_cast<const uint16_t*>(pool.meta(kMetaDataOff));
   const uint16_t* data_len = static_cast<const uint16_t*>(pool.meta(kMetaDataLen));
   const uint32_t t = static_cast<const uint32_t*>(pool.meta(kMetaPtype))[b];
   const uint16_t l3 = static_cast<const uint16_t*>(pool.meta(kMetaL3Off))[b];
   const uint16_t l4 = static_cast<const uint16_t*>(pool.meta(kMetaL4Off))[b];
   const uint32_t off = data_off[b], len = data_len[b];
-  if ((t & kPtMalformed) || !(t & kPtIpv4) || (t & kPtFrag) || off + len > pool.config().buf_size) return false;
-  if (uint32_t(l3) + 20 > len) return false;
+  if ((t & kPtMalformed) || off + len > pool.config().buf_size) return Gather::kMalformed;
+  if (!(t & kPtIpv4) || (t & kPtFrag)) return Gather::kNotTracked;
+  if (uint32_t(l3) + 20 > len) return Gather::kMalformed;
   const uint8_t* p = pool.base() + size_t(b) * pool.config().buf_size + off;
   const uint32_t src = Be32(p + l3 + 12), dst = Be32(p + l3 + 16);
   const uint8_t proto = p[l3 + 9];
   *m = ct::PacketMeta{};
   m->bytes = Be16(p + l3 + 2);
   if (t & kPtTcp) {
-    if (uint32_t(l4) + 14 > len) return false;
+    if (uint32_t(l4) + 14 > len) return Gather::kMalformed;
     *k = ct::MakeTuple(src, dst, Be16(p + l4), Be16(p + l4 + 2), ct::kProtoTcp);
     m->tcp_flags = p[l4 + 13];
   } else if (t & kPtUdp) {
-    if (uint32_t(l4) + 4 > len) return false;
+    if (uint32_t(l4) + 4 > len) return Gather::kMalformed;
     *k = ct::MakeTuple(src, dst, Be16(p + l4), Be16(p + l4 + 2), ct::kProtoUdp);
   } else if (t & kPtIcmp) {
-    if (uint32_t(l4) + 8 > len) return false;
+    if (uint32_t(l4) + 8 > len) return Gather::kMalformed;
     const uint8_t type = p[l4];
-    if (!IcmpQueryType(type)) return false;  // errors (RELATED) are not tracked here
+    if (IcmpErrorType(type)) {
+      // The quoted IP header and 8 bytes (RFC 792) give the tuple of the packet it is about.
+      nat::Classified c;
+      switch (nat::Classify(p + l3, len - l3, &c)) {
+        case nat::Kind::kIcmpError:
+          *k = c.quoted;
+          return Gather::kIcmpError;
+        case nat::Kind::kBadIcmpError:  // quotes an ICMP error, a later fragment, ...
+          return Gather::kInvalid;
+        case nat::Kind::kUnsupportedIcmp:
+          return Gather::kNotTracked;
+        default:  // kTruncated, kBadHeader (and anything that cannot happen here)
+          return Gather::kMalformed;
+      }
+    }
+    if (!IcmpQueryType(type)) return Gather::kNotTracked;
     *k = ct::IcmpQuery(src, dst, Be16(p + l4 + 4));
     m->icmp_type = type;
   } else if (proto == ct::kProtoTcp || proto == ct::kProtoUdp || proto == ct::kProtoIcmp) {
-    return false;  // the parser did not find the header it needs
+    return Gather::kMalformed;  // the parser did not find the header it needs
   } else {
     *k = ct::MakeTuple(src, dst, 0, 0, proto);
   }
-  return true;
+  return Gather::kTuple;
 }
 
 inline uint8_t Category(ct::Result r) {
@@ -143,6 +175,30 @@ inline uint8_t Category(ct::Result r) {
   }
 }
 
+// ICMP errors: RELATED when the quoted tuple is one of a live session's two direction tuples.
+// The quoted packet is one the error's receiver sent, so its tuple as quoted is the session's
+// tuple in the direction that packet went (original or reply; the index holds both). When it
+// misses, its inverse is tried too: a table whose sessions a NAT created holds the translated
+// reply tuple, which is the inverse of what a host outside quotes. Errors are not tracked:
+// the session's state, deadline and counters are left alone (as nf_conntrack does).
+void RelateChunk(CtReader* r, uint32_t e, uint64_t now, uint16_t* next, const uint32_t* ids) {
+  ct::Table* t = r->table->table.get();
+  t->Lookup(r->ekeys, e, now, r->ev);
+  uint32_t nm = 0;
+  for (uint32_t i = 0; i < e; i++) {
+    if (r->ev[i].result == ct::Result::kHit) {
+      next[ids[r->epos[i]]] = r->steps[kCatRelated];
+    } else {
+      r->ekeys2[nm] = ct::Inverse(r->ekeys[i]);
+      r->emiss[nm++] = r->epos[i];
+    }
+  }
+  if (!nm) return;
+  t->Lookup(r->ekeys2, nm, now, r->ev2);
+  for (uint32_t i = 0; i < nm; i++)
+    next[ids[r->emiss[i]]] = r->steps[r->ev2[i].result == ct::Result::kHit ? kCatRelated : kCatInvalid];
+}
+
 void TrackChunk(CtReader* r, uint32_t m, uint64_t now, uint16_t* next, const uint32_t* ids) {
   ct::Table* t = r->table->table.get();
   if (r->mode == kModeProcess) {
@@ -154,11 +210,28 @@ void TrackChunk(CtReader* r, uint32_t m, uint64_t now, uint16_t* next, const uin
   for (uint32_t i = 0; i < m; i++) next[ids[r->pos[i]]] = r->steps[Category(r->v[i].result)];
 }
 
-// process(reader, burst, start, n): the packets ids[start .. start+n) get their next step.
-// Returns how many were tracked or created (kept by the table), or a status.
+// process(reader, burst, start, n, now?): the packets ids[start .. start+n) get their next step.
+// `now` (ms, >= 0) replaces the steady clock when given (tests drive time with it; the same
+// clock must be used for every call on a table, including expire). Returns n, or a status.
 napi_value CtProcess(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc < 4) return Int(env, kErrInvalidArgument);
   int32_t a[4];
-  if (!Args(env, info, a)) return Int(env, kErrInvalidArgument);
+  for (size_t i = 0; i < 4; i++) {
+    double d;
+    if (napi_get_value_double(env, argv[i], &d) != napi_ok) return Int(env, kErrInvalidArgument);
+    if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != double(int32_t(d))) return Int(env, kErrInvalidArgument);
+    a[i] = int32_t(d);
+  }
+  double clock = -1;
+  if (argc >= 5) {
+    napi_valuetype vt;
+    napi_typeof(env, argv[4], &vt);
+    if (vt != napi_undefined && (napi_get_value_double(env, argv[4], &clock) != napi_ok || !(clock >= 0 && clock < 9.0e15)))
+      return Int(env, kErrInvalidArgument);
+  }
   ThreadState* ts = t_state;
   CtThreadState* cs = t_ct.get();
   if (!ts || !cs) return Int(env, kErrClosed);
@@ -176,12 +249,22 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
   const int32_t checked = CheckBurstIndices(ts, ids, n, p.count(), uint32_t(a[2]));
   if (checked != kOk) return Int(env, checked);
   uint16_t* next = static_cast<uint16_t*>(p.meta(kMetaNext));
-  const uint64_t now = NowMs();
-  uint32_t m = 0;
+  const uint64_t now = clock >= 0 ? uint64_t(clock) : NowMs();
+  uint32_t m = 0, e = 0;
   for (uint32_t i = 0; i < n; i++) {
     const uint32_t b = ids[i];
-    if (!GatherTuple(p, b, &r->keys[m], &r->meta[m])) {
-      next[b] = r->steps[kCatNotTracked];
+    const Gather g = GatherTuple(p, b, &r->keys[m], &r->meta[m]);
+    if (g != Gather::kTuple) {
+      if (g == Gather::kIcmpError) {
+        r->ekeys[e] = r->keys[m];
+        r->epos[e++] = i;
+        if (e == kChunk) {
+          RelateChunk(r, e, now, next, ids);
+          e = 0;
+        }
+        continue;
+      }
+      next[b] = r->steps[g == Gather::kNotTracked ? kCatNotTracked : g == Gather::kInvalid ? kCatInvalid : kCatMalformed];
       continue;
     }
     r->pos[m++] = i;
@@ -191,6 +274,7 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
     }
   }
   if (m) TrackChunk(r, m, now, next, ids);
+  if (e) RelateChunk(r, e, now, next, ids);
   r->table->table->TryExpire(now, kExpireBudget);
   return Int(env, int32_t(n));
 }
@@ -280,14 +364,21 @@ Napi::Value CtTableStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Runs Expire (waiting for the writer lock) over up to `budget` slots; returns the number freed.
+// expire(handle, budget, now?): runs Expire (waiting for the writer lock) over up to `budget`
+// slots at `now` (ms; default the steady clock); returns the number freed.
 Napi::Value CtTableExpire(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CtThreadState* cs = CtState(env);
   CtTableSlot* s = cs->tables.Find(info[0].ToNumber().Int32Value());
   if (!s) Throw(env, kErrClosed, "conntrack table is closed");
   const uint32_t budget = info[1].ToNumber().Uint32Value();
-  return Napi::Number::New(env, s->table->table->Expire(NowMs(), budget));
+  uint64_t now = NowMs();
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    const double d = info[2].ToNumber().DoubleValue();
+    if (!(d >= 0 && d < 9.0e15)) Throw(env, kErrInvalidArgument, "conntrack expire: now must be a number of ms >= 0");
+    now = uint64_t(d);
+  }
+  return Napi::Number::New(env, s->table->table->Expire(now, budget));
 }
 
 // reader(tableId, poolHandle, steps: Uint16Array(kCatCount), mode: 'process' | 'lookup') -> handle

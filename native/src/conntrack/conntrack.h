@@ -154,7 +154,7 @@ struct Config {
   bool tcp_loose = true;             // pick up established TCP flows from a mid-stream ACK (Linux default)
   uint32_t refresh_ticks = 0;        // skip deadline writes that would move it by less (0: always write)
   uint64_t seed = 0;                 // hash seed; 0 = random
-  bool hugepages = true;             // madvise(MADV_HUGEPAGE) the arrays (transparent huge pages)
+  bool hugepages = true;             // huge pages for the arrays: hugetlb if reserved, else THP (madvise)
 };
 
 // Why a session left the table (Stats::removed, Expired::reason).

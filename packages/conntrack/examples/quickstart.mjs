@@ -5,7 +5,7 @@ import { ConntrackStage, ConntrackTable } from '@vnf-sdk/conntrack';
 
 const table = ConntrackTable.create({ capacity: 1 << 16, timeouts: { established: 3600 } });
 const pool = Mempool.create({ count: 256, name: 'ct-quickstart' });
-const names = ['port:out', 'drop:invalid', 'drop:table-full', 'drop:not-tracked'];
+const names = ['port:out', 'drop:invalid', 'drop:table-full', 'drop:malformed'];
 const stage = new ConntrackStage({ table: table.id, mode: 'track', next: 'port:out' });
 stage.init({ pool, port: (n) => names.indexOf(`port:${n}`), stage: () => 99, drop: (r) => names.indexOf(`drop:${r}`) });
 

@@ -42,9 +42,10 @@ export class ConntrackTable {
   /**
    * Frees expired sessions among up to `budget` slots (stages already do a little of this on
    * every burst; a timer may call it when traffic is idle). Returns how many were freed.
+   * `now` (ms) is for tables whose stages have a `clock`: give the same clock's time.
    */
-  expire(budget = 4096): number {
-    return this.native.expire(budget);
+  expire(budget = 4096, now?: number): number {
+    return this.native.expire(budget, now);
   }
 
   /** Drops this handle; readers keep the table alive until they close. */

@@ -20,6 +20,28 @@ export function udp(src: string, sport: number, dst: string, dport: number): Uin
   return build([{ type: 'ethernet' }, { type: 'ipv4', src, dst }, { type: 'udp', srcPort: sport, dstPort: dport }]);
 }
 
+/** An Ethernet/IPv4/ICMP echo request (type 8) or reply (type 0) with identifier `id`. */
+export function echo(src: string, dst: string, id: number, type = 8): Uint8Array {
+  return build([{ type: 'ethernet' }, { type: 'ipv4', src, dst }, { type: 'icmp', icmpType: type, rest: (id << 16) | 1 }]);
+}
+
+/**
+ * An Ethernet/IPv4 ICMP error from `src` to `dst` (default destination port unreachable)
+ * quoting the IP header and the first 8 bytes after it of `frame` (an Ethernet frame), or
+ * `quoteBytes` of it.
+ */
+export function icmpError(src: string, dst: string, frame: Uint8Array, opts: { type?: number; code?: number; quoteBytes?: number } = {}): Uint8Array {
+  const ip = frame.subarray(14);
+  const ihl = (ip[0] & 0x0f) * 4;
+  const quote = ip.slice(0, opts.quoteBytes ?? ihl + 8);
+  return build([
+    { type: 'ethernet' },
+    { type: 'ipv4', src, dst },
+    { type: 'icmp', icmpType: opts.type ?? 3, code: opts.code ?? 3 },
+    { type: 'payload', data: quote },
+  ]);
+}
+
 /** Step numbers of a fake pipeline: each name gets its own. */
 export function steps() {
   const names: string[] = [];

@@ -14,15 +14,29 @@ export const ConntrackResult = {
   created: 1,
   /** Mode 'lookup': no session has this packet's tuple. */
   miss: 2,
-  /** No valid state transition, bad TCP flags, an ICMP reply with no request, or a reply tuple in use. */
+  /**
+   * No valid state transition, bad TCP flags, an ICMP reply with no request, a reply tuple in
+   * use, or an ICMP error about no session (or quoting an ICMP error or a later fragment).
+   */
   invalid: 3,
   /** Mode 'process': a new session was refused, the table is full. */
   full: 4,
-  /** Not trackable: not IPv4, a fragment, malformed, an ICMP message that is not a query. */
+  /**
+   * Well-formed but not trackable: not IPv4, an IPv4 fragment, an ICMP message that is neither
+   * a query nor an error.
+   */
   notTracked: 5,
+  /** Malformed (the parser's malformed bit) or cut short (IP, TCP, UDP or ICMP header). */
+  malformed: 6,
+  /**
+   * An ICMP error (destination unreachable, source quench, redirect, time exceeded, parameter
+   * problem) quoting a packet of a live session: nf_conntrack's RELATED. An error whose quote
+   * matches no session is `invalid`.
+   */
+  related: 7,
 } as const;
 /** Entries of a reader's step table. */
-export const CONNTRACK_RESULTS = 6;
+export const CONNTRACK_RESULTS = 8;
 
 /** Timeouts in seconds; anything not given keeps Linux's nf_conntrack default. */
 export interface ConntrackTimeouts {
@@ -108,9 +122,12 @@ export class NativeConntrackTable {
     return native.ctTableStats(this.handle);
   }
 
-  /** Frees sessions past their deadline among up to `budget` slots; returns how many. */
-  expire(budget: number): number {
-    return native.ctTableExpire(this.handle, budget);
+  /**
+   * Frees sessions past their deadline among up to `budget` slots; returns how many. `now`
+   * (ms) replaces the steady clock: for tables whose readers are given `now` too.
+   */
+  expire(budget: number, now?: number): number {
+    return native.ctTableExpire(this.handle, budget, now);
   }
 
   /** Drops this handle; the table lives on while other handles or readers hold it. */
@@ -136,9 +153,13 @@ export class NativeConntrackReader {
     readerFinalizer.register(this, this.handle, this);
   }
 
-  /** Tracks `burst.ids[0 .. burst.count)` (packets parsed by `@vnf-sdk/protocols`). */
-  process(burst: Burst): void {
-    const r = native.ctProcess(this.handle, burst.handle, 0, burst.count);
+  /**
+   * Tracks `burst.ids[0 .. burst.count)` (packets parsed by `@vnf-sdk/protocols`). `now`
+   * (ms, >= 0) replaces the native steady clock, e.g. to drive time in tests; every call on a
+   * table must then use the same clock.
+   */
+  process(burst: Burst, now?: number): void {
+    const r = native.ctProcess(this.handle, burst.handle, 0, burst.count, now);
     if (r < 0) throw readerStatusError(r, 'conntrack process');
   }
 

@@ -52,10 +52,10 @@ export interface NativeBinding {
   ctTableAttach(id: number): number;
   ctTableClose(handle: number): boolean;
   ctTableStats(handle: number): import('./native-conntrack.js').ConntrackStats;
-  ctTableExpire(handle: number, budget: number): number;
+  ctTableExpire(handle: number, budget: number, now?: number): number;
   ctReaderCreate(tableId: number, pool: number, steps: Uint16Array, mode: string): number;
   ctReaderClose(handle: number): boolean;
-  ctProcess(reader: number, burst: number, start: number, n: number): number;
+  ctProcess(reader: number, burst: number, start: number, n: number, now?: number): number;
   natCreate(options: object): { handle: number; id: number };
   natAttach(id: number): number;
   natClose(handle: number): boolean;
