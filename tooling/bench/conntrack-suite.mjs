@@ -8,12 +8,12 @@
 //               lookup + state update); the 1M/10K cost ratio (median of per-run ratios)
 //   inserts     new sessions per second through Process (SYNs in bursts of 64)
 // Targets (issue 6): <= 128 B per session, 1M sessions < 256 MiB, 1M lookups within 2x of 10K.
-// The NAT figures and the nftables SNAT peer come with the NAT stage.
+// The NAT figures and the nftables SNAT peer: nat-suite.mjs. Both reserve 64 hugetlb pages (root).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { record } from './stats.mjs';
+import { record, withHugepages } from './stats.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = join(REPO, 'native', 'build-bench', 'conntrack_bench');
@@ -39,7 +39,7 @@ export async function conntrackSuite(RUNS, commands) {
   if (make.status !== 0) throw new Error(`make build-conntrack-bench failed:\n${make.stderr}`);
   const args = ['--sizes', '10000,1000000', '--runs', String(RUNS)];
   commands.push(`native/build-bench/conntrack_bench ${args.join(' ')}`);
-  const r = spawnSync(BENCH, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const { result: r, reserved } = withHugepages(64, commands, () => spawnSync(BENCH, args, { encoding: 'utf8', maxBuffer: 1 << 24 }));
   if (r.status !== 0) throw new Error(`conntrack_bench failed:\n${r.stderr}`);
   const v = {};
   for (const line of r.stdout.split('\n')) {
@@ -59,5 +59,5 @@ export async function conntrackSuite(RUNS, commands) {
     record('ct-inserts-10k', 'Msessions/s', v['inserts-per-sec-10000'] / 1e6, 'higher', null, null, null),
     record('ct-inserts-1m', 'Msessions/s', v['inserts-per-sec-1000000'] / 1e6, 'higher', null, null, null),
   ];
-  return { records, meta: { sizes: [10000, 1000000], burst: 64, raw: v, kernelConntrackObjectBytes: kernel } };
+  return { records, meta: { sizes: [10000, 1000000], burst: 64, raw: v, kernelConntrackObjectBytes: kernel, hugepagesReserved: reserved } };
 }

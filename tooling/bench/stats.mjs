@@ -1,5 +1,5 @@
 // Small helpers shared by the benchmark scripts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,4 +52,28 @@ export function printTable(records) {
 function fmt(v) {
   if (v == null) return '-';
   return Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(2);
+}
+
+/**
+ * Runs fn with at least `pages` 2 MiB pages reserved (root only; the session tables map
+ * hugetlb pages when some are reserved, THP otherwise: docs/conntrack.md, "The 1M / 10K
+ * ratio"), then puts the reservation back. Returns fn's result and the pages that were there.
+ */
+export function withHugepages(pages, commands, fn) {
+  const file = '/proc/sys/vm/nr_hugepages';
+  let before = null;
+  try {
+    before = Number(readFileSync(file, 'utf8'));
+    if (before < pages) {
+      writeFileSync(file, String(pages));
+      commands.push(`echo ${pages} > ${file}   (restored to ${before} afterwards)`);
+    }
+  } catch {
+    before = null; // not root, or no hugetlb: the tables use transparent huge pages
+  }
+  try {
+    return { result: fn(), reserved: before === null ? 0 : Math.max(before, Number(readFileSync(file, 'utf8'))) };
+  } finally {
+    if (before !== null && before < pages) writeFileSync(file, String(before));
+  }
 }
