@@ -19,6 +19,10 @@
 #include "port.h"
 #include "ring.h"
 
+namespace vnf::conntrack {
+struct Timeouts;
+}
+
 namespace vnf {
 
 struct RingObject {
@@ -290,6 +294,8 @@ void CloseAclOfThread();
 void RegisterConntrack(Napi::Env env, Napi::Object exports);
 void CloseConntrackOfThread();
 void RegisterNat(Napi::Env env, Napi::Object exports);
+// Conntrack timeouts (seconds) from a JS object, shared by the conntrack and NAT bindings.
+void ReadConntrackTimeouts(const Napi::Object& o, conntrack::Timeouts* t);
 void CloseNatOfThread();
 
 // Closes every port of the thread (environment teardown), before its pools go.

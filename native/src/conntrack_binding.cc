@@ -281,17 +281,6 @@ napi_value CtProcess(napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------- tables (cold path)
 
-void ReadTimeouts(Napi::Env env, const Napi::Object& o, ct::Timeouts* t) {
-  static const char* kTcp[ct::kTcpStateCount] = {nullptr,     "synSent",  "synRecv",  "established", "finWait",
-                                                 "closeWait", "lastAck",  "timeWait", "close",       "synSent2"};
-  for (uint32_t s = 1; s < ct::kTcpStateCount; s++) t->tcp[s] = GetU32(o, kTcp[s], t->tcp[s]);
-  t->tcp_unassured_max = GetU32(o, "tcpUnassuredMax", t->tcp_unassured_max);
-  t->udp_unreplied = GetU32(o, "udpUnreplied", t->udp_unreplied);
-  t->udp_replied = GetU32(o, "udpReplied", t->udp_replied);
-  t->icmp = GetU32(o, "icmp", t->icmp);
-  t->other_unreplied = GetU32(o, "otherUnreplied", t->other_unreplied);
-  t->other_replied = GetU32(o, "otherReplied", t->other_replied);
-}
 
 // create({ capacity, timeouts?, tcpLoose?, rfcNat? }) -> { handle, id }
 Napi::Value CtTableCreate(const Napi::CallbackInfo& info) {
@@ -306,7 +295,7 @@ Napi::Value CtTableCreate(const Napi::CallbackInfo& info) {
   Napi::Value tv = opt.Get("timeouts");
   if (!tv.IsUndefined()) {
     if (!tv.IsObject()) Throw(env, kErrInvalidArgument, "conntrack table: timeouts must be an object");
-    ReadTimeouts(env, tv.As<Napi::Object>(), &cfg.timeouts);
+    ReadConntrackTimeouts(tv.As<Napi::Object>(), &cfg.timeouts);
   }
   std::string err;
   auto table = std::make_shared<CtTable>();
@@ -418,6 +407,19 @@ Napi::Value CtReaderClose(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+// Timeouts in seconds from a JS object (keys as ConntrackTimeouts); absent keys keep *t's.
+void ReadConntrackTimeouts(const Napi::Object& o, conntrack::Timeouts* t) {
+  static const char* kTcp[conntrack::kTcpStateCount] = {nullptr,     "synSent",  "synRecv",  "established", "finWait",
+                                                 "closeWait", "lastAck",  "timeWait", "close",       "synSent2"};
+  for (uint32_t s = 1; s < conntrack::kTcpStateCount; s++) t->tcp[s] = GetU32(o, kTcp[s], t->tcp[s]);
+  t->tcp_unassured_max = GetU32(o, "tcpUnassuredMax", t->tcp_unassured_max);
+  t->udp_unreplied = GetU32(o, "udpUnreplied", t->udp_unreplied);
+  t->udp_replied = GetU32(o, "udpReplied", t->udp_replied);
+  t->icmp = GetU32(o, "icmp", t->icmp);
+  t->other_unreplied = GetU32(o, "otherUnreplied", t->other_unreplied);
+  t->other_replied = GetU32(o, "otherReplied", t->other_replied);
+}
 
 void CloseConntrackOfThread() { t_ct.reset(); }
 

@@ -242,16 +242,7 @@ Napi::Value NatCreate(const Napi::CallbackInfo& info) {
   Napi::Value tv = o.Get("timeouts");
   if (!tv.IsUndefined()) {
     if (!tv.IsObject()) Throw(env, kErrInvalidArgument, "nat: timeouts must be an object");
-    Napi::Object t = tv.As<Napi::Object>();
-    static const char* kTcp[conntrack::kTcpStateCount] = {nullptr,     "synSent", "synRecv",  "established", "finWait",
-                                                          "closeWait", "lastAck", "timeWait", "close",       "synSent2"};
-    for (uint32_t s = 1; s < conntrack::kTcpStateCount; s++) c.timeouts.tcp[s] = GetU32(t, kTcp[s], c.timeouts.tcp[s]);
-    c.timeouts.tcp_unassured_max = GetU32(t, "tcpUnassuredMax", c.timeouts.tcp_unassured_max);
-    c.timeouts.udp_unreplied = GetU32(t, "udpUnreplied", c.timeouts.udp_unreplied);
-    c.timeouts.udp_replied = GetU32(t, "udpReplied", c.timeouts.udp_replied);
-    c.timeouts.icmp = GetU32(t, "icmp", c.timeouts.icmp);
-    c.timeouts.other_unreplied = GetU32(t, "otherUnreplied", c.timeouts.other_unreplied);
-    c.timeouts.other_replied = GetU32(t, "otherReplied", c.timeouts.other_replied);
+    ReadConntrackTimeouts(tv.As<Napi::Object>(), &c.timeouts);
   }
   std::string err;
   auto obj = std::make_shared<NatObject>();
