@@ -1205,6 +1205,7 @@ VuResult Backend::Handle(Message& m, Message* reply, bool* send_reply) {
   if (!r.ok()) stats_.errors++;
   if (has_reply) {
     *send_reply = true;  // GET_CONFIG's error reply is an empty payload
+    reply->hdr.flags = kVhostUserVersion | kFlagReply;
     return r;
   }
   if (need_reply) {
@@ -1212,6 +1213,7 @@ VuResult Backend::Handle(Message& m, Message* reply, bool* send_reply) {
     // REPLY_ACK is negotiated (DPDK does the same): it is waiting for an answer.
     *reply = Message(static_cast<enum Request>(req));
     reply->SetU64(r.ok() ? 0 : 1);
+    reply->hdr.flags = kVhostUserVersion | kFlagReply;  // exactly 0x5: DPDK checks it
     *send_reply = true;
   }
   return r;
