@@ -65,7 +65,7 @@ struct Recorder : BackendObserver {
     events.push_back("stop" + std::to_string(i) + ":" + std::to_string(int(why)));
     return return_bases && i < 8 ? bases[i] : q.base;
   }
-  void MemoryChanged(const MemoryMap&) override {
+  void MemoryChanged(const VhostMemory&) override {
     std::lock_guard<std::mutex> l(mu);
     mem_changes++;
   }
@@ -174,9 +174,9 @@ TEST(vhost_user_codec_roundtrip_with_fds) {
     Memfd m1(4096), m2(8192);
     Message m(Request::kSetMemTable, kFlagNeedReply);
     m.payload.mem.nregions = 2;
-    m.payload.mem.regions[0] = MemRegion{0x1000, 4096, 0x7000, 0};
-    m.payload.mem.regions[1] = MemRegion{0x9000, 8192, 0x9000, 0};
-    m.hdr.size = kMemTableHeaderSize + 2 * sizeof(MemRegion);
+    m.payload.mem.regions[0] = VhostMemRegion{0x1000, 4096, 0x7000, 0};
+    m.payload.mem.regions[1] = VhostMemRegion{0x9000, 8192, 0x9000, 0};
+    m.hdr.size = kMemTableHeaderSize + 2 * sizeof(VhostMemRegion);
     const int fds[2] = {m1.fd, m2.fd};
     CHECK(a.Send(m, fds, 2).ok());
     Message in;
@@ -575,8 +575,8 @@ struct Raw {
     CHECK(Send(p).ok());
     Message t(Request::kSetMemTable);
     t.payload.mem.nregions = 1;
-    t.payload.mem.regions[0] = MemRegion{mem.addr(), mem.size, mem.addr(), 0};
-    t.hdr.size = kMemTableHeaderSize + sizeof(MemRegion);
+    t.payload.mem.regions[0] = VhostMemRegion{mem.addr(), mem.size, mem.addr(), 0};
+    t.hdr.size = kMemTableHeaderSize + sizeof(VhostMemRegion);
     CHECK(Send(t, &mem.fd, 1).ok());
     CHECK_EQ(be.memory().nregions, 1u);
   }
@@ -590,12 +590,12 @@ bool Rejected(const VuResult& r, VuError code, const char* text, const char* wha
   return ok;
 }
 
-Message Table(std::initializer_list<MemRegion> regions) {
+Message Table(std::initializer_list<VhostMemRegion> regions) {
   Message t(Request::kSetMemTable);
   uint32_t n = 0;
-  for (const MemRegion& r : regions) t.payload.mem.regions[n++] = r;
+  for (const VhostMemRegion& r : regions) t.payload.mem.regions[n++] = r;
   t.payload.mem.nregions = n;
-  t.hdr.size = kMemTableHeaderSize + n * uint32_t(sizeof(MemRegion));
+  t.hdr.size = kMemTableHeaderSize + n * uint32_t(sizeof(VhostMemRegion));
   return t;
 }
 
@@ -670,15 +670,15 @@ TEST(vhost_user_bad_input_rejected) {
     // Region count and size disagree.
     {
       Raw t;
-      Message m = Table({MemRegion{0, 4096, 0x10000, 0}});
+      Message m = Table({VhostMemRegion{0, 4096, 0x10000, 0}});
       m.hdr.size += 32;
       CHECK(Rejected(t.Send(m, &mem.fd, 1), VuError::kBadSize, "for 1 regions", "table size"));
     }
     // Overlapping regions.
     {
       Raw t;
-      Message m = Table({MemRegion{0x100000, 0x8000, 0x7f0000000000, 0},
-                         MemRegion{0x104000, 0x4000, 0x7f0000100000, 0x8000}});
+      Message m = Table({VhostMemRegion{0x100000, 0x8000, 0x7f0000000000, 0},
+                         VhostMemRegion{0x104000, 0x4000, 0x7f0000100000, 0x8000}});
       const int fds[2] = {mem.fd, mem.fd};
       CHECK(Rejected(t.Send(m, fds, 2), VuError::kBadRegion, "overlaps region 0 in guest physical",
                      "overlap"));
@@ -687,21 +687,21 @@ TEST(vhost_user_bad_input_rejected) {
     // Zero size.
     {
       Raw t;
-      Message m = Table({MemRegion{0x100000, 0, 0x7f0000000000, 0}});
+      Message m = Table({VhostMemRegion{0x100000, 0, 0x7f0000000000, 0}});
       CHECK(Rejected(t.Send(m, &mem.fd, 1), VuError::kBadRegion, "size 0", "zero size"));
     }
     // mmap_offset + size beyond the file.
     {
       Raw t;
-      Message m = Table({MemRegion{0x100000, mem.size, 0x7f0000000000, 4096}});
+      Message m = Table({VhostMemRegion{0x100000, mem.size, 0x7f0000000000, 4096}});
       CHECK(Rejected(t.Send(m, &mem.fd, 1), VuError::kBadRegion, "beyond the file", "beyond file"));
     }
     // Fd counts: a table with fewer fds than regions; a kick with no fd and no flag; an fd
     // on a request that takes none; more than 8 fds.
     {
       Raw t;
-      Message m = Table({MemRegion{0x100000, 4096, 0x7f0000000000, 0},
-                         MemRegion{0x200000, 4096, 0x7f0000100000, 4096}});
+      Message m = Table({VhostMemRegion{0x100000, 4096, 0x7f0000000000, 0},
+                         VhostMemRegion{0x200000, 4096, 0x7f0000100000, 4096}});
       CHECK(Rejected(t.Send(m, &mem.fd, 1), VuError::kBadFdCount, "1 fds for 2 regions", "table fds"));
     }
     {
@@ -845,8 +845,8 @@ TEST(vhost_user_memory_table_change_restarts_queues) {
   // against the new mappings and become ready again.
   Message t(Request::kSetMemTable, kFlagNeedReply);
   t.payload.mem.nregions = 2;
-  t.payload.mem.regions[0] = MemRegion{s.pool.addr(), s.pool.size, s.pool.addr(), 0};
-  t.payload.mem.regions[1] = MemRegion{s.rings.addr(), s.rings.size, s.rings.addr(), 0};
+  t.payload.mem.regions[0] = VhostMemRegion{s.pool.addr(), s.pool.size, s.pool.addr(), 0};
+  t.payload.mem.regions[1] = VhostMemRegion{s.rings.addr(), s.rings.size, s.rings.addr(), 0};
   t.hdr.size = kMemTableHeaderSize + 64;
   const int fds[2] = {s.pool.fd, s.rings.fd};
   {

@@ -651,10 +651,10 @@ VuResult Frontend::Start(const FrontendOptions& opts, const std::vector<Frontend
   mt.payload.mem.nregions = uint32_t(regions_.size());
   for (size_t i = 0; i < regions_.size(); i++) {
     const uint64_t a = reinterpret_cast<uintptr_t>(regions_[i].addr);
-    mt.payload.mem.regions[i] = MemRegion{a, regions_[i].size, a, regions_[i].fd_offset};
+    mt.payload.mem.regions[i] = VhostMemRegion{a, regions_[i].size, a, regions_[i].fd_offset};
     fds[i] = regions_[i].fd;
   }
-  mt.hdr.size = kMemTableHeaderSize + uint32_t(regions_.size() * sizeof(MemRegion));
+  mt.hdr.size = kMemTableHeaderSize + uint32_t(regions_.size() * sizeof(VhostMemRegion));
   if (!(r = Transact(mt, fds, uint32_t(regions_.size()), nullptr)).ok()) return r;
 
   // DPDK virtio_user sends every SET_VRING_CALL first (DPDK's vhost allocates queue pairs
@@ -768,7 +768,7 @@ void Backend::Disconnect() {
 void Backend::UnmapAll() {
   for (uint32_t i = 0; i < mem_.nregions; i++)
     if (mem_.regions[i].map_base != nullptr) ::munmap(mem_.regions[i].map_base, mem_.regions[i].map_len);
-  mem_ = MemoryMap{};
+  mem_ = VhostMemory{};
 }
 
 void Backend::Reset() {
@@ -866,7 +866,7 @@ VuResult Backend::SetMemTable(Message& m) {
   if (t.nregions == 0 || t.nregions > kMaxRegions)
     return VuFail(VuError::kTooManyRegions, "SET_MEM_TABLE: " + std::to_string(t.nregions) +
                                                 " regions, must be 1 to 8");
-  const uint32_t exact = kMemTableHeaderSize + t.nregions * uint32_t(sizeof(MemRegion));
+  const uint32_t exact = kMemTableHeaderSize + t.nregions * uint32_t(sizeof(VhostMemRegion));
   if (m.hdr.size != exact && m.hdr.size != sizeof(MemTable))
     return VuFail(VuError::kBadSize, "SET_MEM_TABLE: size " + std::to_string(m.hdr.size) +
                                          " for " + std::to_string(t.nregions) + " regions, expected " +
@@ -875,7 +875,7 @@ VuResult Backend::SetMemTable(Message& m) {
     return VuFail(VuError::kBadFdCount, "SET_MEM_TABLE: " + std::to_string(m.nfds) + " fds for " +
                                             std::to_string(t.nregions) + " regions");
   for (uint32_t i = 0; i < t.nregions; i++) {
-    const MemRegion& r = t.regions[i];
+    const VhostMemRegion& r = t.regions[i];
     const std::string name = "SET_MEM_TABLE: region " + std::to_string(i);
     if (r.memory_size == 0) return VuFail(VuError::kBadRegion, name + " has size 0");
     if (r.guest_phys_addr + r.memory_size < r.guest_phys_addr ||
@@ -891,7 +891,7 @@ VuResult Backend::SetMemTable(Message& m) {
                                              Hex(r.memory_size) + " is beyond the file's " +
                                              Hex(uint64_t(st.st_size)) + " bytes");
     for (uint32_t j = 0; j < i; j++) {
-      const MemRegion& o = t.regions[j];
+      const VhostMemRegion& o = t.regions[j];
       const bool gpa = r.guest_phys_addr < o.guest_phys_addr + o.memory_size &&
                        o.guest_phys_addr < r.guest_phys_addr + r.memory_size;
       const bool uva = r.userspace_addr < o.userspace_addr + o.memory_size &&
@@ -901,9 +901,9 @@ VuResult Backend::SetMemTable(Message& m) {
                                                (gpa ? "guest physical" : "user") + " addresses");
     }
   }
-  MemoryMap next;
+  VhostMemory next;
   for (uint32_t i = 0; i < t.nregions; i++) {
-    const MemRegion& r = t.regions[i];
+    const VhostMemRegion& r = t.regions[i];
     struct stat st;
     ::fstat(m.fds[i], &st);
     // Map from file offset 0 so that the offset needs no alignment (as DPDK does); the

@@ -123,7 +123,7 @@ struct VringAddr {
   uint64_t avail;
   uint64_t log;
 };
-struct MemRegion {
+struct VhostMemRegion {
   uint64_t guest_phys_addr;
   uint64_t memory_size;
   uint64_t userspace_addr;
@@ -132,7 +132,7 @@ struct MemRegion {
 struct MemTable {
   uint32_t nregions;
   uint32_t padding;
-  MemRegion regions[kMaxRegions];
+  VhostMemRegion regions[kMaxRegions];
 };
 struct ConfigSpace {
   uint32_t offset;
@@ -145,7 +145,7 @@ constexpr uint32_t kConfigHeaderSize = 12;
 constexpr uint32_t kMemTableHeaderSize = 8;
 constexpr uint32_t kMaxPayload = sizeof(ConfigSpace);  // the largest payload we accept
 static_assert(sizeof(MsgHeader) == 12 && sizeof(VringState) == 8 && sizeof(VringAddr) == 40 &&
-              sizeof(MemRegion) == 32 && sizeof(MemTable) == 8 + 8 * 32 &&
+              sizeof(VhostMemRegion) == 32 && sizeof(MemTable) == 8 + 8 * 32 &&
               sizeof(ConfigSpace) == 12 + 256);
 
 // One message with the descriptors that came with it. The message owns its fds: the
@@ -372,7 +372,7 @@ struct MappedRegion {
 
 // The current memory table. Lookups are a scan of at most 8 regions; a range must lie in
 // one region (nullptr otherwise, also for len 0 at the very end and for overflow).
-struct MemoryMap {
+struct VhostMemory {
   MappedRegion regions[kMaxRegions];
   uint32_t nregions = 0;
 
@@ -437,7 +437,7 @@ class BackendObserver {
     return q.base;
   }
   // A new memory table is in place (queues were stopped before if it changed under them).
-  virtual void MemoryChanged(const MemoryMap& /*mem*/) {}
+  virtual void MemoryChanged(const VhostMemory& /*mem*/) {}
   virtual void Disconnected() {}
 };
 
@@ -487,7 +487,7 @@ class Backend {
   uint64_t protocol_features() const { return protocol_features_; }
   uint8_t status() const { return status_; }
   bool owned() const { return owner_; }
-  const MemoryMap& memory() const { return mem_; }
+  const VhostMemory& memory() const { return mem_; }
   uint32_t num_queues() const { return 2 * cfg_.max_queue_pairs; }
   const QueueState& queue(uint32_t i) const { return queues_[i]; }
   const VuResult& last_error() const { return last_error_; }
@@ -516,7 +516,7 @@ class Backend {
   bool features_set_ = false;
   bool owner_ = false;
   uint8_t status_ = 0;
-  MemoryMap mem_;
+  VhostMemory mem_;
   std::vector<QueueState> queues_;
   VuResult last_error_;
   BackendStats stats_;
