@@ -253,6 +253,7 @@ class DriverQueue {
   uint16_t* avail_event_p_ = nullptr;
   uint16_t avail_idx_ = 0;  // shadow of avail.idx
   uint16_t free_head_ = 0;  // free list head (in-order: next descriptor in table order)
+  uint16_t free_tail_ = 0;  // free list tail (not in-order): freed chains are appended
   // Packed ring.
   PackedDesc* pdesc_ = nullptr;
   uint32_t* driver_evt_ = nullptr;  // written by us
