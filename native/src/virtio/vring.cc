@@ -432,12 +432,14 @@ bool DriverQueue::EnableNotify() {
     const uint16_t off_wrap = uint16_t(last_used_ | (used_wrap_ ? 0x8000 : 0));
     St(driver_evt_, cfg_.event_idx ? EventWord(off_wrap, kEventFlagsDesc) : EventWord(0, kEventFlagsEnable));
     FullFence();
-    return PackedUsed(LdAcq(&pdesc_[last_used_].flags), used_wrap_);
+    // The rest of a half-consumed IN_ORDER batch is waiting too.
+    return batch_left_ > 0 || PackedUsed(LdAcq(&pdesc_[last_used_].flags), used_wrap_);
   }
-  if (cfg_.event_idx) St(used_event_p_, uint16_t(last_used_ + (batch_left_ ? batch_left_ : 0)));
+  // Split: an IN_ORDER batch in progress has its used entries published already.
+  if (cfg_.event_idx) St(used_event_p_, uint16_t(last_used_ + batch_left_));
   St(avail_flags_, uint16_t(0));
   FullFence();
-  return LdAcq(used_idx_p_) != uint16_t(last_used_ + batch_left_);
+  return batch_left_ > 0 || LdAcq(used_idx_p_) != last_used_;
 }
 
 // IN_ORDER: the used entry names `id`; the batch is every outstanding buffer up to it.
@@ -796,6 +798,8 @@ int32_t DeviceQueue::PopPacked(Chain* chains, uint32_t max_chains, Segment* segs
     uint16_t id = 0;
     int32_t r = 1;
     for (;;) {
+      // Descriptors after the first are published by the first one's flags; like DPDK and
+      // Linux we read their NEXT / WRITE / INDIRECT bits but do not check their AVAIL / USED.
       const PackedDesc& d = pdesc_[pos];
       if (slots > 0) f = Ld(&d.flags);
       slots++;
@@ -938,6 +942,35 @@ int32_t DeviceQueue::PushUsedBatch(uint32_t count, uint32_t last_len) {
   fifo_head_ += count;
   popped_ -= count;
   return int32_t(count);
+}
+
+int32_t DeviceQueue::SetBase(uint32_t base) {
+  if (broken()) return err_.code;
+  if (popped_ != 0) return Fail(kVqRingAddress, "SetBase with %u buffers popped", popped_);
+  if (!packed_) {
+    last_avail_ = uint16_t(base);
+    used_idx_ = notify_old_ = Ld(used_idx_p_);  // the used ring says how far we got
+    if (uint16_t(last_avail_ - used_idx_) != 0)
+      return Fail(kVqRingAddress, "vring base %u but used idx %u: buffers in flight at the reset",
+                  last_avail_, used_idx_);
+  } else {
+    const uint16_t avail = uint16_t(base & 0x7fff);
+    const uint32_t used_part = base >> 16;
+    const uint16_t used = used_part ? uint16_t(used_part & 0x7fff) : avail;
+    if (avail >= size_ || used >= size_)
+      return Fail(kVqRingAddress, "vring base 0x%x: position beyond queue size %u", base, size_);
+    next_avail_ = avail;
+    avail_wrap_ = base & 0x8000;
+    next_used_ = used;
+    used_wrap_ = used_part ? bool(base & 0x80000000u) : avail_wrap_;
+  }
+  return kVqOk;
+}
+
+uint32_t DeviceQueue::GetBase() const {
+  if (!packed_) return last_avail_;
+  return uint32_t(next_avail_) | (avail_wrap_ ? 0x8000u : 0) | uint32_t(next_used_) << 16 |
+         (used_wrap_ ? 0x80000000u : 0);
 }
 
 bool DeviceQueue::NotifyNeeded() {

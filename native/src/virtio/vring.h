@@ -313,6 +313,13 @@ class DeviceQueue {
   int32_t Init(const QueueConfig& cfg, const MemoryMap* map, uint64_t desc, uint64_t driver,
                uint64_t device);
 
+  // vhost-user SET_VRING_BASE / GET_VRING_BASE, with no buffers popped. Split: the next avail
+  // index to read (the used index comes from the ring, and must equal it). Packed: bits 0-14
+  // next avail position, bit 15 its wrap counter; bits 16-30 and 31 the same for the used
+  // side (0 there: same as the avail side).
+  int32_t SetBase(uint32_t base);
+  uint32_t GetBase() const;
+
   // Up to max_chains available buffers, their segments into segs (at most max_segs).
   // Returns the count (0: nothing available), or a negative VqError: the driver broke the
   // protocol, the queue is broken (error() says which queue, which index, what), or
