@@ -464,6 +464,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterAfPacket(env, exports);
   RegisterTap(env, exports);
   RegisterAfXdp(env, exports);
+  RegisterVirtioUser(env, exports);
   RegisterAcl(env, exports);
   RegisterConntrack(env, exports);
   RegisterNat(env, exports);

@@ -285,6 +285,7 @@ void RegisterPortBinding(Napi::Env env, Napi::Object exports);
 void RegisterAfPacket(Napi::Env env, Napi::Object exports);
 void RegisterTap(Napi::Env env, Napi::Object exports);
 void RegisterAfXdp(Napi::Env env, Napi::Object exports);
+void RegisterVirtioUser(Napi::Env env, Napi::Object exports);
 
 // The ACL tables and readers (acl_binding.cc).
 void RegisterAcl(Napi::Env env, Napi::Object exports);
