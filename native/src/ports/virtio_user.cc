@@ -187,7 +187,12 @@ std::string VirtioUserPort::Start() {
   vio::FrontendOptions fo;
   fo.features = feats;
   const vio::VuResult r = fe_->Start(fo, regions, fq);
-  if (r.ok() && fe_->features() != feats) return "the backend's feature offer changed during negotiation";
+  // The rings were laid out for `feats`; the agreement may differ only in bits that do not
+  // shape them (PROTOCOL_FEATURES is the negotiation's own business).
+  const uint64_t shape = vio::Bit(vio::kRingPacked) | vio::Bit(vio::kRingEventIdx) | vio::Bit(vio::kInOrder) |
+                         vio::Bit(vio::kRingIndirectDesc) | vio::Bit(vio::kNetMrgRxbuf);
+  if (r.ok() && (fe_->features() & shape) != (feats & shape)) return "the backend's feature offer changed during negotiation";
+  if (r.ok()) negotiated_ = fe_->features();
   if (!r.ok()) return r.message;
   for (auto& Q : q_) Kick(Q);
   up_ = true;

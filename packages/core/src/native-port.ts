@@ -4,7 +4,7 @@ import { Mempool } from './mempool.js';
 import { type NativePortInfo, native } from './native.js';
 
 /** Kernel-facing port drivers built into the native core. */
-export type NativePortKind = 'afPacket' | 'tap' | 'afXdp';
+export type NativePortKind = 'afPacket' | 'tap' | 'afXdp' | 'virtioUser';
 
 /** Index of each per-queue counter in {@link NativePort.counters} (`queue * PORT_COUNTERS + i`). */
 export const PortCounter = {
@@ -60,8 +60,12 @@ export class NativePort {
    * and the cause (VNF_NO_DEVICE, VNF_PERMISSION, VNF_LINK_DOWN, VNF_INVALID_ARGUMENT ...).
    */
   static open(kind: NativePortKind, pool: Mempool, options: object): NativePort {
-    const fn =
-      kind === 'afPacket' ? native.portOpenAfPacket : kind === 'tap' ? native.portOpenTap : native.portOpenAfXdp;
+    const fn = {
+      afPacket: native.portOpenAfPacket,
+      tap: native.portOpenTap,
+      afXdp: native.portOpenAfXdp,
+      virtioUser: native.portOpenVirtioUser,
+    }[kind];
     if (typeof fn !== 'function') {
       throw new VnfError('VNF_INVALID_ARGUMENT', `NativePort.open: this build of the native core has no '${kind}' driver`);
     }

@@ -39,6 +39,7 @@ export interface NativeBinding {
   portOpenAfPacket?(pool: number, options: object): NativePortInfo;
   portOpenTap?(pool: number, options: object): NativePortInfo;
   portOpenAfXdp?(pool: number, options: object): NativePortInfo;
+  portOpenVirtioUser?(pool: number, options: object): NativePortInfo;
   aclTableCreate(): { handle: number; id: number };
   aclTableAttach(id: number): number;
   aclTableClose(handle: number): boolean;
