@@ -59,7 +59,24 @@ struct VirtioQueue {
 struct PartialRx {  // a mergeable packet whose later buffers have not been used yet
   uint32_t head = kNoBuffer, tail = kNoBuffer;
   uint32_t left = 0, bytes = 0;
+  vio::NetHdr hdr{};  // its header (offload flags)
 };
+
+// One's complement sum (not complemented) of p[0..n), continuing a sum whose bytes so far
+// numbered `odd` mod 2 (an odd count swaps the byte lanes of what follows, RFC 1071).
+uint32_t SumBytes(const uint8_t* p, uint32_t n, uint32_t sum, bool* odd) {
+  uint32_t i = 0;
+  if (*odd && n > 0) {
+    sum += p[0];  // low byte of the word the previous segment started
+    i = 1;
+  }
+  for (; i + 1 < n; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  const bool tail = ((n - i) & 1) != 0;
+  if (tail) sum += uint32_t(p[n - 1] << 8);
+  *odd = (*odd != ((n & 1) != 0));
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
 
 class VirtioUserPort final : public Port {
  public:
@@ -68,7 +85,7 @@ class VirtioUserPort final : public Port {
     bool server = false;
     uint32_t pairs = 1;
     uint32_t queue_size = 1024;
-    bool packed = false, in_order = true, event_idx = true, mrg_rxbuf = true;
+    bool packed = false, in_order = true, event_idx = true, mrg_rxbuf = true, guest_csum = true;
     int connect_timeout_ms = 5000;
   };
 
@@ -85,6 +102,10 @@ class VirtioUserPort final : public Port {
   void Refresh() override;
   bool LinkUp() const override { return up_; }
   void Close() override;
+  // VIRTIO_NET_HDR_F_NEEDS_CSUM (GUEST_CSUM): the device left the transport checksum partial
+  // (the pseudo-header sum in the field); complete it over [csum_start, end). False if the
+  // header points outside the packet.
+  bool CompleteChecksum(uint32_t head, const vio::NetHdr& h);
 
   uint64_t features() const { return negotiated_; }
 
@@ -213,6 +234,8 @@ std::string VirtioUserPort::Open() {
   // What we ask for; the negotiation keeps what the backend offers too.
   uint64_t want = vio::Bit(vio::kVersion1) | vio::Bit(vio::kNetStatus) | vio::Bit(vio::kProtocolFeatures);
   if (opt_.mrg_rxbuf) want |= vio::Bit(vio::kNetMrgRxbuf);
+  // Partial checksums from the device are completed on receive (CompleteChecksum).
+  if (opt_.guest_csum) want |= vio::Bit(vio::kNetGuestCsum);
   if (opt_.event_idx) want |= vio::Bit(vio::kRingEventIdx);
   if (opt_.in_order) want |= vio::Bit(vio::kInOrder);
   if (opt_.packed) want |= vio::Bit(vio::kRingPacked);
@@ -237,6 +260,31 @@ std::string VirtioUserPort::Probe() {
     return "a packed ring was asked for, but the backend does not offer VIRTIO_F_RING_PACKED";
   negotiated_ = want_ & offered;
   return "";
+}
+
+bool VirtioUserPort::CompleteChecksum(uint32_t head, const vio::NetHdr& h) {
+  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
+  const auto* chain = static_cast<const uint32_t*>(pool_->meta(kMetaChain));
+  const uint32_t field = uint32_t(h.csum_start) + h.csum_offset;
+  if (field + 2 > data_len[head]) return false;  // the field is in the first buffer (headers)
+  uint8_t* first = base + size_t(head) * buf_size + data_off[head];
+  uint32_t sum = 0, skip = h.csum_start;
+  bool odd = false;
+  for (uint32_t b = head; b != kNoBuffer; b = chain[b]) {
+    const uint32_t len = data_len[b];
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    sum = SumBytes(base + size_t(b) * buf_size + data_off[b] + skip, len - skip, sum, &odd);
+    skip = 0;
+  }
+  if (skip) return false;
+  uint16_t c = uint16_t(~sum);
+  if (c == 0 && h.csum_offset == 6) c = 0xffff;  // a UDP checksum (offset 6) of 0 means "none"
+  first[field] = uint8_t(c >> 8);
+  first[field + 1] = uint8_t(c);
+  return true;
 }
 
 // Fresh buffers into the rx ring of `pair`, as many as it has room for. Returns how many.
@@ -298,6 +346,7 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
       part.tail = b;
       part.bytes += data_len[b];
       if (--part.left == 0) {
+        if ((part.hdr.flags & vio::kNetHdrNeedsCsum) && !CompleteChecksum(part.head, part.hdr)) c[kRxErrors] += 1;
         ids[got++] = part.head;
         c[kRxPackets] += 1;
         c[kRxBytes] += part.bytes;
@@ -321,8 +370,10 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
       part.head = part.tail = b;
       part.left = nbuf - 1;
       part.bytes = data_len[b];
+      part.hdr = hdr;
       continue;
     }
+    if ((hdr.flags & vio::kNetHdrNeedsCsum) && !CompleteChecksum(b, hdr)) c[kRxErrors] += 1;
     ids[got++] = b;
     c[kRxPackets] += 1;
     c[kRxBytes] += data_len[b];
@@ -486,6 +537,7 @@ Napi::Value OpenVirtioUser(const Napi::CallbackInfo& info) {
     opt.in_order = GetBool(o, "inOrder", true);
     opt.event_idx = GetBool(o, "eventIdx", true);
     opt.mrg_rxbuf = GetBool(o, "mrgRxbuf", true);
+    opt.guest_csum = GetBool(o, "guestCsum", true);
     opt.connect_timeout_ms = int(GetU32(o, "connectTimeoutMs", 5000));
     id = GetU32(o, "id", 0);
   } catch (const Napi::Error& e) {

@@ -19,13 +19,18 @@ export interface VirtioUserOptions {
   eventIdx?: boolean;
   /** Ask for VIRTIO_NET_F_MRG_RXBUF (a received packet may span buffers; they are chained). Default true. */
   mrgRxbuf?: boolean;
+  /**
+   * Ask for VIRTIO_NET_F_GUEST_CSUM: the backend may hand over packets whose transport
+   * checksum is partial (NEEDS_CSUM); the port completes it on receive. Default true.
+   */
+  guestCsum?: boolean;
   /** Written into each received buffer's `meta.port`. Default 0. */
   id?: number;
   /** How long to wait for the backend (connect, or accept with `server`). Default 5000 ms. */
   connectTimeoutMs?: number;
 }
 
-const KEYS = new Set(['path', 'server', 'queues', 'queueSize', 'packed', 'inOrder', 'eventIdx', 'mrgRxbuf', 'id', 'connectTimeoutMs']);
+const KEYS = new Set(['path', 'server', 'queues', 'queueSize', 'packed', 'inOrder', 'eventIdx', 'mrgRxbuf', 'guestCsum', 'id', 'connectTimeoutMs']);
 
 /** Feature bits by name, for {@link VirtioUserPort.features}. */
 const FEATURE_NAMES: [number, string][] = [
