@@ -366,6 +366,14 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
     data_off[b] = uint16_t(headroom);
     data_len[b] = uint16_t(lens[i] - kHdr);
     const uint32_t nbuf = mrg ? hdr.num_buffers : 1;
+    if (nbuf == 0 || nbuf > opt_.queue_size) {  // a backend bug: never wait for buffers that cannot come
+      c[kRxErrors] += 1;
+      error_ = name_ + ": a received packet says it spans " + std::to_string(nbuf) + " buffers (ring of " +
+               std::to_string(opt_.queue_size) + ")";
+      ErrorDetail d;
+      pool_->Put(cache, &b, 1, &d);
+      continue;
+    }
     if (nbuf > 1) {
       part.head = part.tail = b;
       part.left = nbuf - 1;
