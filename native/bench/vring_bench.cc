@@ -9,7 +9,9 @@
 //   rx: device-writable buffers (the device writes them)
 //
 // Figure: buffers completed per second of wall time (each buffer crosses the ring twice:
-// available to the device and used back to the driver), median of --runs.
+// available to the device and used back to the driver), median of --runs. The wall-time
+// figures need two otherwise idle cores. Last, *_one_thread_cpu: both sides in one thread
+// on its CPU clock (ring code cost per buffer, no cross-core transfers).
 //
 //   build-bench/vring_bench [--size 1024] [--burst 32] [--count 20000000] [--runs 3]
 #include <pthread.h>
@@ -144,6 +146,64 @@ Result RunOnce(bool packed, bool in_order, bool rx, uint32_t size, uint32_t burs
   return Result{double(count) / (t1 - t0) / 1e6, ok};
 }
 
+// Both sides in one thread, alternating per burst, timed on this thread's CPU clock: the
+// CPU cost of the ring code itself (driver + device work per buffer) without the cross-core
+// cache-line transfers, and insensitive to other jobs on the machine.
+Result RunSingleThread(bool packed, uint32_t size, uint32_t burst, uint64_t count) {
+  QueueConfig cfg;
+  cfg.size = size;
+  cfg.packed = packed;
+  cfg.event_idx = true;
+  RingLayout lay;
+  ComputeRingLayout(size, packed, &lay);
+  const size_t ring_bytes = (lay.total_bytes + 4095) / 4096 * 4096;
+  const size_t arena_bytes = size_t(size) * kBufSize;
+  uint8_t* ring = static_cast<uint8_t*>(std::aligned_alloc(4096, ring_bytes));
+  uint8_t* arena = static_cast<uint8_t*>(std::aligned_alloc(4096, arena_bytes));
+  std::memset(arena, 0, arena_bytes);
+  MemoryMap map;
+  map.Add(uint64_t(uintptr_t(ring)), ring_bytes, ring);
+  map.Add(uint64_t(uintptr_t(arena)), arena_bytes, arena);
+  DriverQueue drv;
+  DeviceQueue dev;
+  drv.Init(cfg, ring);
+  dev.Init(cfg, &map, uint64_t(uintptr_t(ring + lay.desc_offset)), uint64_t(uintptr_t(ring + lay.driver_offset)),
+           uint64_t(uintptr_t(ring + lay.device_offset)));
+  drv.DisableNotify();
+  dev.DisableKicks();
+  std::vector<uint64_t> addr(burst);
+  std::vector<uint32_t> len(burst, 64), ids(burst), got(burst), glen(burst), lens(burst, 0);
+  std::vector<Chain> chains(burst);
+  std::vector<Segment> segs(burst);
+  std::vector<uint16_t> uid(burst);
+  uint64_t done = 0, sink = 0;
+  bool ok = true;
+  const double t0 = vnf::bench::CpuNow();
+  while (done < count && ok) {
+    for (uint32_t i = 0; i < burst; i++) {
+      addr[i] = uint64_t(uintptr_t(arena + size_t(i) * kBufSize));
+      ids[i] = i;
+    }
+    ok &= drv.AddSingles(addr.data(), len.data(), ids.data(), burst, false) == burst;
+    drv.KickNeeded();
+    const int32_t n = dev.PopAvail(chains.data(), burst, segs.data(), burst);
+    ok &= n == int32_t(burst);
+    for (int32_t i = 0; i < n; i++) {
+      sink += *reinterpret_cast<uint64_t*>(segs[chains[i].seg].ptr);
+      uid[i] = chains[i].id;
+    }
+    dev.PushUsed(uid.data(), lens.data(), uint32_t(n));
+    dev.NotifyNeeded();
+    ok &= drv.PollUsed(got.data(), glen.data(), burst) == int32_t(burst);
+    done += burst;
+  }
+  const double t1 = vnf::bench::CpuNow();
+  if (sink == 1) std::fprintf(stderr, " ");
+  std::free(ring);
+  std::free(arena);
+  return Result{double(count) / (t1 - t0) / 1e6, ok};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,6 +242,17 @@ int main(int argc, char** argv) {
       r.push_back(res.mpps);
     }
     vnf::bench::Print(std::string("vring_") + v.name + "_q" + std::to_string(size) + "_b" + std::to_string(burst),
+                      "Mpps", vnf::bench::Median(r));
+  }
+  for (bool packed : {false, true}) {
+    std::vector<double> r;
+    for (uint32_t k = 0; k < runs; k++) {
+      const Result res = RunSingleThread(packed, size, burst, count);
+      all_ok &= res.ok;
+      r.push_back(res.mpps);
+    }
+    vnf::bench::Print(std::string("vring_") + (packed ? "packed" : "split") + "_one_thread_cpu_q" +
+                          std::to_string(size) + "_b" + std::to_string(burst),
                       "Mpps", vnf::bench::Median(r));
   }
   return all_ok ? 0 : 1;

@@ -329,7 +329,9 @@ class DeviceQueue {
   // must come in pop order. Returns n or kVqNotPopped (nothing written).
   int32_t PushUsed(const uint16_t* ids, const uint32_t* lens, uint32_t n);
   // IN_ORDER only: completes the `count` oldest popped buffers with one used entry (the id of
-  // the last, last_len).
+  // the last, last_len). The spec allows it, but not every driver reads it that way (DPDK's
+  // split in-order receive path reads every used entry): a backend uses it only for drivers
+  // known to take batches (ours does), PushUsed otherwise.
   int32_t PushUsedBatch(uint32_t count, uint32_t last_len);
 
   // After pushing: must the driver be notified (EVENT_IDX used_event / NO_INTERRUPT / packed
