@@ -13,3 +13,5 @@ export {
   whichTool,
 } from './proc.js';
 export * from './testpmd.js';
+export * from './guest-image.js';
+export * from './qemu.js';
