@@ -228,6 +228,7 @@ export class Testpmd {
   static start(opts: TestpmdOptions): Testpmd {
     const reason = testpmdUnavailable();
     if (reason) throw new PeerError(reason);
+    if (serial === 0) sweepStaleRuntimeDirs(); // leftovers of runners killed with SIGKILL
     const prefix = `${PREFIX}${process.pid}-${serial++}`;
     removePaths(runtimeDirs(prefix));
     const listens = opts.role === 'vhost' ? !opts.client : !!opts.server;
