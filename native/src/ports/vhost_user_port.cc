@@ -218,10 +218,12 @@ void VhostUserPort::Service() {
   if (!be_ || in_service_) return;
   in_service_ = true;
   const bool was_connected = be_->connected();
+  const uint64_t messages = be_->stats().messages;
   const vio::VuResult r = be_->Service(0);
   in_service_ = false;
   if (!r.ok() && r.code != vio::VuError::kClosed && r.code != vio::VuError::kTimeout) {
-    if (was_connected) counters(0)[kRxErrors] += 1;
+    // A malformed or refused message counts; a failed accept / reconnect does not.
+    if (was_connected || be_->stats().messages != messages) counters(0)[kRxErrors] += 1;
     error_ = name_ + ": " + r.message + (be_->connected() ? "" : " (device reset)");
   }
   if (!pending_fault_.empty()) {
@@ -388,10 +390,11 @@ bool VhostUserPort::PopMore(DevQueue& Q, uint32_t pair, uint32_t want) {
                                     : std::string(Q.ring.error().message));
     return false;
   }
+  const uint32_t seg_base = Q.seg_tail;  // PopAvail numbered the segments from there
   for (int32_t i = 0; i < k; i++) {
     vio::Chain& c = Q.chains[Q.tail + i];
-    c.seg += Q.seg_tail;
-    if (c.nsegs) Q.seg_tail = c.seg + c.nsegs;
+    c.seg += seg_base;
+    Q.seg_tail = std::max(Q.seg_tail, c.seg + c.nsegs);
   }
   Q.tail += uint32_t(k);
   return true;
