@@ -222,8 +222,9 @@ void VhostUserPort::Service() {
   const vio::VuResult r = be_->Service(0);
   in_service_ = false;
   if (!r.ok() && r.code != vio::VuError::kClosed && r.code != vio::VuError::kTimeout) {
-    // A malformed or refused message counts; a failed accept / reconnect does not.
-    if (was_connected || be_->stats().messages != messages) counters(0)[kRxErrors] += 1;
+    // A malformed or refused message counts; a failed accept / reconnect (a system error
+    // before any peer) does not.
+    if (r.code != vio::VuError::kSystem || was_connected || be_->stats().messages != messages) counters(0)[kRxErrors] += 1;
     error_ = name_ + ": " + r.message + (be_->connected() ? "" : " (device reset)");
   }
   if (!pending_fault_.empty()) {

@@ -1,6 +1,7 @@
 // Our frontend (VirtioUserPort, main thread) against our device (VhostUserPort, a worker
 // thread: each side's open and negotiation blocks its thread, so they cannot share one).
 import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -206,4 +207,41 @@ describe('VirtioUserPort (frontend) against VhostUserPort (device), in two threa
       }
     }, 90_000);
   }
+
+  it('malformed control messages are counted, named, and the device takes the next frontend', async () => {
+    const path = join(tmpdir(), `vnf-vu-${process.pid}-bad.sock`);
+    const be = backend(path, { echo: true, headroom: 256 });
+    const pool = Mempool.create({ count: 2048, name: 'fe-bad' });
+    let fe: VirtioUserPort | undefined;
+    try {
+      await be.listening;
+      // Raw peers: each sends one bad header and must be disconnected by the device.
+      const bad = async (hdr: number[]) => {
+        const sock = connect(path);
+        await new Promise<void>((resolve, reject) => {
+          sock.on('error', reject);
+          sock.on('connect', () => sock.write(Buffer.from(new Uint32Array(hdr).buffer)));
+          sock.on('close', () => resolve());
+          setTimeout(() => reject(new Error('the device kept a peer that sent a malformed message')), 5000);
+        });
+      };
+      await bad([1, 0, 0]); // GET_FEATURES with version 0 in the flags
+      await bad([1, 1, 0x10000]); // a payload bigger than any request's
+      fe = new VirtioUserPort(pool, { path, queueSize: 256 });
+      await until('the backend link', () => Atomics.load(be.ctl, 2) === 1);
+      echoRound(pool, fe, 0, 100);
+      fe.close();
+      fe = undefined;
+      const r = await be.stop();
+      expect(r.stats.rxErrors).toBe(2);
+      expect(r.stats.rxPackets).toBe(100);
+      expect(r.lastError).toMatch(/^vhost-user .*-bad\.sock: .*\(device reset\)$/);
+      expect(r.inUse).toBe(0);
+    } finally {
+      fe?.close();
+      await be.kill();
+      pool.close();
+      rmSync(path, { force: true });
+    }
+  }, 60_000);
 });
