@@ -244,4 +244,39 @@ describe('VirtioUserPort (frontend) against VhostUserPort (device), in two threa
       rmSync(path, { force: true });
     }
   }, 60_000);
+
+  it('client role: the device connects to a listening frontend (virtio-user server), and again after it restarts', async () => {
+    const path = join(tmpdir(), `vnf-vu-${process.pid}-client.sock`);
+    rmSync(path, { force: true });
+    // The device's open retries its connect while the frontend's open (below) listens and
+    // negotiates, blocking this thread.
+    const be = backend(path, { echo: true, headroom: 256, portOptions: { client: true, connectTimeoutMs: 10_000 } });
+    const pool = Mempool.create({ count: 2048, name: 'fe-client' });
+    let fe: VirtioUserPort | undefined;
+    try {
+      fe = new VirtioUserPort(pool, { path, server: true, queueSize: 256, connectTimeoutMs: 10_000 });
+      await be.listening;
+      await until('the backend link', () => Atomics.load(be.ctl, 2) === 1);
+      echoRound(pool, fe, 0, 200);
+      fe.close();
+      await until('the backend link to go down', () => Atomics.load(be.ctl, 2) === 0);
+      // The device reconnects by itself once a frontend listens again.
+      fe = new VirtioUserPort(pool, { path, server: true, queueSize: 256, connectTimeoutMs: 10_000 });
+      await until('the backend link again', () => Atomics.load(be.ctl, 2) === 1);
+      echoRound(pool, fe, 200, 200);
+      fe.close();
+      fe = undefined;
+      const r = await be.stop();
+      expect(r.stats.rxPackets).toBe(400);
+      expect(r.stats.txPackets).toBe(400);
+      expect(r.stats.rxErrors + r.stats.txErrors).toBe(0);
+      expect(r.inUse).toBe(0);
+      expect(pool.stats().inUse).toBe(0);
+    } finally {
+      fe?.close();
+      await be.kill();
+      pool.close();
+      rmSync(path, { force: true });
+    }
+  }, 60_000);
 });
