@@ -465,6 +465,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTap(env, exports);
   RegisterAfXdp(env, exports);
   RegisterVirtioUser(env, exports);
+  RegisterVhostUser(env, exports);
   RegisterAcl(env, exports);
   RegisterConntrack(env, exports);
   RegisterNat(env, exports);

@@ -286,6 +286,7 @@ void RegisterAfPacket(Napi::Env env, Napi::Object exports);
 void RegisterTap(Napi::Env env, Napi::Object exports);
 void RegisterAfXdp(Napi::Env env, Napi::Object exports);
 void RegisterVirtioUser(Napi::Env env, Napi::Object exports);
+void RegisterVhostUser(Napi::Env env, Napi::Object exports);
 
 // The ACL tables and readers (acl_binding.cc).
 void RegisterAcl(Napi::Env env, Napi::Object exports);

@@ -249,8 +249,7 @@ std::string VirtioUserPort::Open() {
 }
 
 std::string VirtioUserPort::Probe() {
-  vio::Message m;
-  m.hdr.request = uint32_t(vio::Request::kGetFeatures);
+  vio::Message m(vio::Request::kGetFeatures);  // version 1 in the flags: a strict backend checks it
   vio::Message reply;
   const vio::VuResult g = fe_->Transact(m, nullptr, 0, &reply);
   if (!g.ok()) return "GET_FEATURES: " + g.message;

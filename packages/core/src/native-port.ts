@@ -4,7 +4,7 @@ import { Mempool } from './mempool.js';
 import { type NativePortInfo, native } from './native.js';
 
 /** Kernel-facing port drivers built into the native core. */
-export type NativePortKind = 'afPacket' | 'tap' | 'afXdp' | 'virtioUser';
+export type NativePortKind = 'afPacket' | 'tap' | 'afXdp' | 'virtioUser' | 'vhostUser';
 
 /** Index of each per-queue counter in {@link NativePort.counters} (`queue * PORT_COUNTERS + i`). */
 export const PortCounter = {
@@ -65,6 +65,7 @@ export class NativePort {
       tap: native.portOpenTap,
       afXdp: native.portOpenAfXdp,
       virtioUser: native.portOpenVirtioUser,
+      vhostUser: native.portOpenVhostUser,
     }[kind];
     if (typeof fn !== 'function') {
       throw new VnfError('VNF_INVALID_ARGUMENT', `NativePort.open: this build of the native core has no '${kind}' driver`);

@@ -40,6 +40,7 @@ export interface NativeBinding {
   portOpenTap?(pool: number, options: object): NativePortInfo;
   portOpenAfXdp?(pool: number, options: object): NativePortInfo;
   portOpenVirtioUser?(pool: number, options: object): NativePortInfo;
+  portOpenVhostUser?(pool: number, options: object): NativePortInfo;
   aclTableCreate(): { handle: number; id: number };
   aclTableAttach(id: number): number;
   aclTableClose(handle: number): boolean;
