@@ -591,7 +591,7 @@ Napi::Value OpenVhostUser(const Napi::CallbackInfo& info) {
   if (opt.features & ~kSupported) {
     char hex[24];
     std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(opt.features & ~kSupported));
-    bad(std::string("features ") + hex + " are not implemented by this device (it offers at most VERSION_1, MRG_RXBUF, "
+    bad(std::string("features ") + hex + " are beyond what this device can offer (at most VERSION_1, MRG_RXBUF, "
         "RING_EVENT_IDX, IN_ORDER, RING_PACKED, RING_INDIRECT_DESC, MQ, STATUS, PROTOCOL_FEATURES)");
   }
   if (!(opt.features & vio::Bit(vio::kVersion1))) bad("features must include VERSION_1 (legacy devices are not supported)");

@@ -52,6 +52,11 @@ export function untrack(t: SyncDisposable): void {
   live.delete(t);
 }
 
+/** How many registered things the exit handlers would still tear down (for tests). */
+export function trackedCount(): number {
+  return live.size;
+}
+
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -50,3 +50,6 @@ export {
   type Wiring,
   waitForOutput,
 } from './topology.js';
+
+// The exit-time teardown registry, shared with the other test harnesses (virtio-peers).
+export { type SyncDisposable, track, trackedCount, untrack } from './cleanup.js';

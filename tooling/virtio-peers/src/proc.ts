@@ -161,50 +161,13 @@ export function removePaths(paths: Iterable<string>): void {
   }
 }
 
-/** Something the process-exit handlers must tear down synchronously. */
-export interface SyncDisposable {
-  destroySync(): void;
-}
+// Peers register with the same exit-time teardown as the network namespaces (@vnf-sdk/netns):
+// one set of 'exit' and signal handlers for every harness in the process.
+import { trackedCount } from '@vnf-sdk/netns';
 
-const live = new Set<SyncDisposable>();
-let installed = false;
-
-function cleanupAll(): void {
-  for (const t of [...live]) {
-    try {
-      t.destroySync();
-    } catch {
-      // best effort: the process is going away
-    }
-  }
-  live.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  cleanupAll();
-  // Alone on the signal, listening suppressed its default action: restore it and raise it again.
-  if (process.listenerCount(signal) === 1) {
-    process.removeListener(signal, onSignal);
-    process.kill(process.pid, signal);
-  }
-}
-
-/** Registers a live peer with the exit handlers (installed on first use). */
-export function track(t: SyncDisposable): void {
-  if (!installed) {
-    installed = true;
-    process.on('exit', cleanupAll);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
-  }
-  live.add(t);
-}
-
-/** Removes a peer from the exit handlers' list (after it was stopped). */
-export function untrack(t: SyncDisposable): void {
-  live.delete(t);
-}
+export { type SyncDisposable, track, untrack } from '@vnf-sdk/netns';
 
 /** Number of peers the exit handlers would still clean up (for tests). */
 export function livePeers(): number {
-  return live.size;
+  return trackedCount();
 }
