@@ -153,19 +153,26 @@ DriverQueue::~DriverQueue() {
   Free(wlen_);
 }
 
-int32_t DriverQueue::Fail(int32_t code, const char* fmt, ...) {
-  if (err_.code != kVqOk) return err_.code;
-  err_.code = code;
-  int n = std::snprintf(err_.message, sizeof err_.message, "%s queue %u (driver): ",
-                        packed_ ? "packed" : "split", cfg_.queue_index);
+namespace {
+// The first error of a queue, as "<layout> queue <n>[ (driver)]: <what>". Later ones keep it.
+int32_t RecordError(VqErrorInfo* err, int32_t code, bool packed, uint16_t queue, const char* side,
+                    const char* fmt, va_list ap) {
+  if (err->code != kVqOk) return err->code;
+  err->code = code;
+  int n = std::snprintf(err->message, sizeof err->message, "%s queue %u%s: ", packed ? "packed" : "split",
+                        unsigned(queue), side);
   if (n < 0) n = 0;
-  if (size_t(n) < sizeof err_.message) {
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(err_.message + n, sizeof err_.message - size_t(n), fmt, ap);
-    va_end(ap);
-  }
+  if (size_t(n) < sizeof err->message) std::vsnprintf(err->message + n, sizeof err->message - size_t(n), fmt, ap);
   return code;
+}
+}  // namespace
+
+int32_t DriverQueue::Fail(int32_t code, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const int32_t r = RecordError(&err_, code, packed_, cfg_.queue_index, " (driver)", fmt, ap);
+  va_end(ap);
+  return r;
 }
 
 int32_t DriverQueue::Init(const QueueConfig& cfg, void* ring, void* indirect,
@@ -580,18 +587,11 @@ DeviceQueue::~DeviceQueue() {
 }
 
 int32_t DeviceQueue::Fail(int32_t code, const char* fmt, ...) {
-  if (err_.code != kVqOk) return err_.code;
-  err_.code = code;
-  int n = std::snprintf(err_.message, sizeof err_.message, "%s queue %u: ",
-                        packed_ ? "packed" : "split", cfg_.queue_index);
-  if (n < 0) n = 0;
-  if (size_t(n) < sizeof err_.message) {
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(err_.message + n, sizeof err_.message - size_t(n), fmt, ap);
-    va_end(ap);
-  }
-  return code;
+  va_list ap;
+  va_start(ap, fmt);
+  const int32_t r = RecordError(&err_, code, packed_, cfg_.queue_index, "", fmt, ap);
+  va_end(ap);
+  return r;
 }
 
 int32_t DeviceQueue::Init(const QueueConfig& cfg, const MemoryMap* map, uint64_t desc,
