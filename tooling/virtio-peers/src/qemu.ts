@@ -191,7 +191,8 @@ export class QemuGuest {
    */
   async waitMarker(event: string, timeoutMs = 60_000): Promise<string> {
     const esc = event.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const m = await this.log.waitFor(new RegExp(`^${MARK} ${esc}(?: (.*))?$`, 'm'), timeoutMs);
+    // The whole line: a console chunk may end in the middle of it (then `$` would match early).
+    const m = await this.log.waitFor(new RegExp(`^${MARK} ${esc}(?: ([^\r\n]*))?\r?\n`, 'm'), timeoutMs);
     return m[1] ?? '';
   }
 
@@ -212,9 +213,9 @@ export class QemuGuest {
       const id = `c${++this.cmdSerial}`;
       const from = this.log.text.length;
       this.child.stdin!.write(`${id} ${command}\n`);
-      const begin = await this.log.waitFor(new RegExp(`^${MARK} begin ${id}$`, 'm'), timeoutMs, from);
-      const end = await this.log.waitFor(new RegExp(`^${MARK} end ${id} rc=(\\d+)$`, 'm'), timeoutMs, begin.index);
-      const output = this.log.text.slice(begin.index + begin[0].length + 1, end.index);
+      const begin = await this.log.waitFor(new RegExp(`^${MARK} begin ${id}\r?\n`, 'm'), timeoutMs, from);
+      const end = await this.log.waitFor(new RegExp(`^${MARK} end ${id} rc=(\\d+)\r?\n`, 'm'), timeoutMs, begin.index);
+      const output = this.log.text.slice(begin.index + begin[0].length, end.index);
       return { output, code: Number(end[1]) };
     };
     const p = this.queue.then(run, run);
