@@ -7,20 +7,11 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Burst, Mempool } from '@vnf-sdk/core';
 import { describe, expect, it } from 'vitest';
+import type { PortStats } from '@vnf-sdk/ports';
 import { VirtioUserPort } from '../src/index.js';
 
 const WORKER = join(import.meta.dirname, 'fixtures', 'backend-worker.mjs');
 
-interface PortStats {
-  rxPackets: number;
-  rxBytes: number;
-  rxDrops: number;
-  rxErrors: number;
-  txPackets: number;
-  txBytes: number;
-  txDrops: number;
-  txErrors: number;
-}
 interface Done {
   done: true;
   stats: PortStats;
