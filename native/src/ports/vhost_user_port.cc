@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "../binding.h"
+#include "../virtio/offload.h"
 #include "../virtio/vhost_user.h"
 #include "../virtio/virtio_net.h"
 #include "../virtio/vring.h"
@@ -54,13 +55,17 @@ constexpr uint32_t kFifo = 512;         // receive-side chains popped ahead (Tx)
 constexpr uint32_t kFifoSegs = 8192;
 constexpr uint32_t kMaxMerge = 64;      // MRG_RXBUF: buffers one packet may span
 constexpr uint32_t kMaxPieces = 64;     // our buffers in one transmitted packet
-constexpr uint32_t kMaxFrame = 65535 + 14;
+constexpr uint32_t kMaxFrame = 65535 + 14 + 8;  // an IP packet in Ethernet with up to two VLAN tags
 constexpr uint32_t kServiceEvery = 64;
 
-// What this port can offer (it implements no offloads and no config space).
+// What this port can offer (no config space). The offloads are the receive side's: a frame
+// with a partial checksum (CSUM) is completed, a TCP super-frame (HOST_TSO4/6, HOST_ECN) is
+// segmented, in software (offload.h), before anyone sees it.
+constexpr uint64_t kOffloads = vio::Bit(vio::kNetCsum) | vio::Bit(vio::kNetHostTso4) | vio::Bit(vio::kNetHostTso6) |
+                               vio::Bit(vio::kNetHostEcn);
 constexpr uint64_t kSupported = vio::Bit(vio::kVersion1) | vio::Bit(vio::kNetMrgRxbuf) | vio::Bit(vio::kRingEventIdx) |
                                 vio::Bit(vio::kInOrder) | vio::Bit(vio::kRingPacked) | vio::Bit(vio::kRingIndirectDesc) |
-                                vio::Bit(vio::kNetMq) | vio::Bit(vio::kNetStatus) | vio::Bit(vio::kProtocolFeatures);
+                                vio::Bit(vio::kNetMq) | vio::Bit(vio::kNetStatus) | vio::Bit(vio::kProtocolFeatures) | kOffloads;
 constexpr uint64_t kDefaultFeatures = kSupported;
 
 struct DevQueue {
@@ -94,6 +99,12 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
     }
     rx_chains_.resize(kBurst);
     rx_segs_.resize(kRxSegs);
+    rx_backlog_.resize(o.pairs);
+    room_ = buf_.buf_size - buf_.headroom;
+    if (o.features & (vio::Bit(vio::kNetHostTso4) | vio::Bit(vio::kNetHostTso6))) {
+      gso_frame_.resize(kMaxFrame);
+      seg_frame_.resize(kMaxFrame);
+    }
   }
   ~VhostUserPort() override { Close(); }
 
@@ -129,6 +140,15 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   bool PopMore(DevQueue& Q, uint32_t pair, uint32_t want);
   void Compact(DevQueue& Q);
   void FreeChain(PoolCache* cache, uint32_t b);
+  // Receive-side helpers (see Rx).
+  static void Gather(const vio::Segment* segs, uint32_t nsegs, uint32_t from, uint32_t len, uint8_t* dst);
+  static const char* OffloadRefused(const vio::NetHdr& h, uint64_t features);
+  void Single(uint32_t b, uint32_t len);
+  bool CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment* segs, uint32_t nsegs, uint32_t skip, uint32_t frame);
+  bool CopyIntoChain(PoolCache* cache, uint32_t b, const uint8_t* src, uint32_t len);
+  uint8_t* BufferData(uint32_t b) const {
+    return buf_.base + size_t(b) * buf_.buf_size + buf_.headroom;
+  }
 
   Options opt_;
   std::unique_ptr<vio::Backend> be_;
@@ -136,6 +156,10 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   std::vector<DevQueue> q_;
   std::vector<vio::Chain> rx_chains_;
   std::vector<vio::Segment> rx_segs_;
+  std::vector<std::vector<uint32_t>> rx_backlog_;  // per pair: segments delivered next call
+  std::vector<uint8_t> gso_frame_;                 // a GSO super-frame, gathered
+  std::vector<uint8_t> seg_frame_;                 // one segment too long for a pool buffer
+  uint32_t room_ = 0;                              // bytes a pool buffer holds after the headroom
   uint32_t calls_ = 0;
   bool in_service_ = false;
   std::string pending_fault_;  // a fault seen inside Service, acted on after it
@@ -255,22 +279,29 @@ std::string VhostUserPort::Open() {
   return "";
 }
 
-// The frontend's transmit queue: its chains into fresh pool buffers.
+// The frontend's transmit queue: its chains into fresh pool buffers. Segments of a GSO
+// frame beyond what the caller asked for wait in rx_backlog_[q] for the next call, which
+// hands them out before it pops anything new.
 int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t n) {
   MaybeService();
+  std::vector<uint32_t>& backlog = rx_backlog_[q];
+  uint32_t out = 0;
+  if (!backlog.empty()) {
+    out = std::min<uint32_t>(n, uint32_t(backlog.size()));
+    std::copy(backlog.begin(), backlog.begin() + out, ids);
+    backlog.erase(backlog.begin(), backlog.begin() + out);
+    if (!backlog.empty()) return int32_t(out);
+  }
   DevQueue& Q = q_[vio::TxQueue(q)];
-  if (!Q.running || n == 0) return 0;
+  if (!Q.running || out == n) return int32_t(out);
   double* c = counters(q);
-  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
-  auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
-  const uint32_t room = buf_size - headroom;
   // Buffers first: a chain is popped only when there is a buffer for it.
   uint32_t bufs[kBurst];
-  uint32_t want = std::min(n, kBurst);
+  uint32_t want = std::min(n - out, kBurst);
   ErrorDetail d;
   int32_t got = 0;
   while ((got = pool_->Alloc(cache, bufs, want, &d)) <= 0 && want > 1) want /= 2;
-  if (got <= 0) return 0;
+  if (got <= 0) return int32_t(out);
   const int32_t k = Q.ring.PopAvail(rx_chains_.data(), uint32_t(got), rx_segs_.data(), kRxSegs);
   if (k <= 0) {
     pool_->Put(cache, bufs, uint32_t(got), &d);
@@ -278,12 +309,19 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
       Fault(q, kRxErrors, k == vio::kVqSegmentSpace ? "transmit queue " + std::to_string(vio::TxQueue(q)) +
                                                          ": a chain has more than " + std::to_string(kRxSegs) + " segments"
                                                    : std::string(Q.ring.error().message));
-    return 0;
+    return int32_t(out);
   }
   uint16_t used[kBurst];
   static const uint32_t zero[kBurst] = {};
-  uint32_t out = 0, unused = 0;
+  uint32_t unused = 0;
   uint32_t spare[kBurst];  // allocated buffers not handed out
+  const uint64_t features = be_->features();
+  auto deliver = [&](uint32_t b, uint32_t bytes) {
+    if (out < n) ids[out++] = b;
+    else backlog.push_back(b);
+    c[kRxPackets] += 1;
+    c[kRxBytes] += bytes;
+  };
   for (int32_t i = 0; i < k; i++) {
     const vio::Chain& ch = rx_chains_[i];
     used[i] = ch.id;
@@ -295,60 +333,64 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
       spare[unused++] = b;
       continue;
     }
-    const uint32_t frame = ch.read_len - kHdr;
-    // Destination: b, then more buffers when the frame does not fit one.
-    uint32_t cur = b, tail = b, filled = 0, total = 0;
-    data_off[b] = uint16_t(headroom);
-    data_len[b] = 0;
-    port[b] = port_id_;
-    chain[b] = kNoBuffer;
-    bool ok = true;
-    uint32_t skip = kHdr;
-    for (uint32_t s = ch.seg; s < ch.seg + ch.nsegs && ok; s++) {
-      const vio::Segment& sg = rx_segs_[s];
-      if (sg.write) break;  // readable segments come first; a transmit chain has no others
-      const uint8_t* src = sg.ptr;
-      uint32_t len = sg.len;
-      if (skip) {
-        const uint32_t sk = std::min(skip, len);
-        src += sk, len -= sk, skip -= sk;
-      }
-      while (len > 0) {
-        if (filled == room) {  // the next buffer of a multi-buffer packet
-          uint32_t nb;
-          if (pool_->Alloc(cache, &nb, 1, &d) != 1) {
-            ok = false;
-            break;
-          }
-          data_off[nb] = uint16_t(headroom);
-          data_len[nb] = 0;
-          port[nb] = port_id_;
-          chain[nb] = kNoBuffer;
-          chain[tail] = nb;
-          tail = cur = nb;
-          filled = 0;
-        }
-        const uint32_t m = std::min(len, room - filled);
-        std::memcpy(base + size_t(cur) * buf_size + headroom + filled, src, m);
-        filled += m, len -= m, src += m, total += m;
-        data_len[cur] = uint16_t(filled);
-      }
-    }
-    if (!ok) {  // the pool ran dry in the middle of a multi-buffer frame
-      c[kRxDrops] += 1;
-      for (uint32_t x = chain[b]; x != kNoBuffer;) {
-        const uint32_t nx = chain[x];
-        pool_->Put(cache, &x, 1, &d);
-        x = nx;
-      }
-      chain[b] = kNoBuffer;
+    const vio::Segment* segs = rx_segs_.data() + ch.seg;
+    vio::NetHdr hdr;
+    Gather(segs, ch.nsegs, 0, kHdr, reinterpret_cast<uint8_t*>(&hdr));
+    const char* refused = OffloadRefused(hdr, features);
+    if (refused) {
+      c[kRxErrors] += 1;
+      error_ = name_ + ": " + refused + " (frame dropped)";
       spare[unused++] = b;
       continue;
     }
-    (void)frame;
-    ids[out++] = b;
-    c[kRxPackets] += 1;
-    c[kRxBytes] += total;
+    const uint32_t frame = ch.read_len - kHdr;
+    if (hdr.gso_type != vio::kGsoNone) {
+      // A TCP super-frame: gathered, then cut into frames as a NIC's TSO would.
+      Gather(segs, ch.nsegs, kHdr, frame, gso_frame_.data());
+      vio::TcpSegments plan;
+      if (const char* why = vio::PlanTcpSegments(gso_frame_.data(), frame, hdr, &plan)) {
+        c[kRxErrors] += 1;
+        error_ = name_ + ": a GSO frame cannot be segmented: " + why + " (frame dropped)";
+        spare[unused++] = b;
+        continue;
+      }
+      for (uint32_t s = 0; s < plan.count; s++) {
+        const uint32_t len = plan.Length(s);
+        uint32_t head = s == 0 ? b : kNoBuffer;
+        if (head == kNoBuffer && pool_->Alloc(cache, &head, 1, &d) != 1) {
+          c[kRxDrops] += plan.count - s;  // out of buffers: TCP resends what is missing
+          break;
+        }
+        if (len <= room_) {
+          vio::WriteTcpSegment(gso_frame_.data(), plan, s, BufferData(head));
+          Single(head, len);
+        } else {
+          vio::WriteTcpSegment(gso_frame_.data(), plan, s, seg_frame_.data());
+          if (!CopyIntoChain(cache, head, seg_frame_.data(), len)) {
+            c[kRxDrops] += 1;
+            continue;
+          }
+        }
+        deliver(head, len);
+      }
+      continue;
+    }
+    if (!CopyChainIn(cache, b, segs, ch.nsegs, kHdr, frame)) {  // the pool ran dry in the middle of a frame
+      c[kRxDrops] += 1;
+      spare[unused++] = b;
+      continue;
+    }
+    if (hdr.flags & vio::kNetHdrNeedsCsum) {
+      const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
+      const vio::BufferChain v{base, buf_size, data_off, data_len, static_cast<const uint32_t*>(pool_->meta(kMetaChain)), kMaxPieces};
+      if (const char* why = vio::CompletePartialChecksum(v, b, hdr.csum_start, hdr.csum_offset)) {
+        c[kRxErrors] += 1;
+        error_ = name_ + ": a frame's partial checksum cannot be completed: " + why + " (frame dropped)";
+        FreeChain(cache, b);
+        continue;
+      }
+    }
+    deliver(b, frame);
   }
   for (int32_t i = k; i < got; i++) spare[unused++] = bufs[i];
   if (unused) pool_->Put(cache, spare, unused, &d);
@@ -359,6 +401,100 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
   }
   Notify(Q);
   return int32_t(out);
+}
+
+// Copies bytes [from, from + len) of a chain's readable segments to dst (the caller checked
+// that the chain holds them).
+void VhostUserPort::Gather(const vio::Segment* segs, uint32_t nsegs, uint32_t from, uint32_t len, uint8_t* dst) {
+  for (uint32_t s = 0; s < nsegs && len > 0 && !segs[s].write; s++) {
+    if (from >= segs[s].len) {
+      from -= segs[s].len;
+      continue;
+    }
+    const uint32_t m = std::min(len, segs[s].len - from);
+    std::memcpy(dst, segs[s].ptr + from, m);
+    dst += m, len -= m, from = 0;
+  }
+}
+
+// Why a frame's header asks for an offload that was not agreed (a driver must not), or nullptr.
+const char* VhostUserPort::OffloadRefused(const vio::NetHdr& h, uint64_t features) {
+  if ((h.flags & vio::kNetHdrNeedsCsum) && !(features & vio::Bit(vio::kNetCsum)))
+    return "a frame asks for checksum offload (NEEDS_CSUM) but CSUM was not negotiated";
+  switch (h.gso_type & uint8_t(~vio::kGsoEcn)) {
+    case vio::kGsoNone:
+      return nullptr;
+    case vio::kGsoTcpV4:
+      if (!(features & vio::Bit(vio::kNetHostTso4))) return "a frame asks for TCPv4 segmentation but HOST_TSO4 was not negotiated";
+      break;
+    case vio::kGsoTcpV6:
+      if (!(features & vio::Bit(vio::kNetHostTso6))) return "a frame asks for TCPv6 segmentation but HOST_TSO6 was not negotiated";
+      break;
+    default:
+      return "a frame asks for a GSO type this device does not offer";
+  }
+  if ((h.gso_type & vio::kGsoEcn) && !(features & vio::Bit(vio::kNetHostEcn)))
+    return "a frame has the GSO ECN bit but HOST_ECN was not negotiated";
+  return nullptr;
+}
+
+// Buffer b holds `len` bytes at the headroom, alone.
+void VhostUserPort::Single(uint32_t b, uint32_t len) {
+  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
+  auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
+  data_off[b] = uint16_t(headroom);
+  data_len[b] = uint16_t(len);
+  port[b] = port_id_;
+  chain[b] = kNoBuffer;
+}
+
+// Copies bytes [skip, skip + frame) of a chain into buffer b and, when they do not fit one
+// buffer, more buffers chained behind it. False (b alone is left, the rest freed) when the
+// pool runs dry.
+bool VhostUserPort::CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment* segs, uint32_t nsegs, uint32_t skip,
+                                uint32_t frame) {
+  auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
+  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
+  Single(b, 0);
+  uint32_t cur = b, filled = 0;
+  ErrorDetail d;
+  for (uint32_t s = 0; s < nsegs && frame > 0; s++) {
+    const vio::Segment& sg = segs[s];
+    if (sg.write) break;  // readable segments come first; a transmit chain has no others
+    const uint8_t* src = sg.ptr;
+    uint32_t len = sg.len;
+    if (skip) {
+      const uint32_t sk = std::min(skip, len);
+      src += sk, len -= sk, skip -= sk;
+    }
+    len = std::min(len, frame);
+    frame -= len;
+    while (len > 0) {
+      if (filled == room_) {  // the next buffer of a multi-buffer packet
+        uint32_t nb;
+        if (pool_->Alloc(cache, &nb, 1, &d) != 1) {
+          FreeChain(cache, chain[b]);
+          chain[b] = kNoBuffer;
+          return false;
+        }
+        Single(nb, 0);
+        chain[cur] = nb;
+        cur = nb;
+        filled = 0;
+      }
+      const uint32_t m = std::min(len, room_ - filled);
+      std::memcpy(base + size_t(cur) * buf_size + headroom + filled, src, m);
+      filled += m, len -= m, src += m;
+      data_len[cur] = uint16_t(filled);
+    }
+  }
+  return true;
+}
+
+// Copies a frame from linear memory into buffer b and more chained behind it as needed.
+bool VhostUserPort::CopyIntoChain(PoolCache* cache, uint32_t b, const uint8_t* src, uint32_t len) {
+  const vio::Segment one{const_cast<uint8_t*>(src), len, 0};
+  return CopyChainIn(cache, b, &one, 1, 0, len);
 }
 
 void VhostUserPort::Compact(DevQueue& Q) {
@@ -543,6 +679,10 @@ void VhostUserPort::Close() {
     be_.reset();
   }
   for (DevQueue& Q : q_) Q.running = false;
+  for (std::vector<uint32_t>& backlog : rx_backlog_) {  // segments nobody took
+    for (uint32_t b : backlog) FreeChain(nullptr, b);
+    backlog.clear();
+  }
 }
 
 uint64_t GetFeatures(const Napi::Object& o, uint64_t def) {
@@ -592,8 +732,14 @@ Napi::Value OpenVhostUser(const Napi::CallbackInfo& info) {
     char hex[24];
     std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(opt.features & ~kSupported));
     bad(std::string("features ") + hex + " are beyond what this device can offer (at most VERSION_1, MRG_RXBUF, "
-        "RING_EVENT_IDX, IN_ORDER, RING_PACKED, RING_INDIRECT_DESC, MQ, STATUS, PROTOCOL_FEATURES)");
+        "RING_EVENT_IDX, IN_ORDER, RING_PACKED, RING_INDIRECT_DESC, MQ, STATUS, PROTOCOL_FEATURES, CSUM, HOST_TSO4, "
+        "HOST_TSO6, HOST_ECN)");
   }
+  // The spec's dependencies (5.1.3.1): segmentation needs checksum offload, ECN needs TSO.
+  if ((opt.features & (vio::Bit(vio::kNetHostTso4) | vio::Bit(vio::kNetHostTso6))) && !(opt.features & vio::Bit(vio::kNetCsum)))
+    bad("features HOST_TSO4 / HOST_TSO6 need CSUM");
+  if ((opt.features & vio::Bit(vio::kNetHostEcn)) && !(opt.features & (vio::Bit(vio::kNetHostTso4) | vio::Bit(vio::kNetHostTso6))))
+    bad("feature HOST_ECN needs HOST_TSO4 or HOST_TSO6");
   if (!(opt.features & vio::Bit(vio::kVersion1))) bad("features must include VERSION_1 (legacy devices are not supported)");
   if (opt.pairs > 1) opt.features |= vio::Bit(vio::kNetMq);
   if (id > 0xfffe) bad("id must be 0 to 65534");

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../binding.h"
+#include "../virtio/offload.h"
 #include "../virtio/vhost_user.h"
 #include "../virtio/virtio_net.h"
 #include "../virtio/vring.h"
@@ -62,21 +63,6 @@ struct PartialRx {  // a mergeable packet whose later buffers have not been used
   vio::NetHdr hdr{};  // its header (offload flags)
 };
 
-// One's complement sum (not complemented) of p[0..n), continuing a sum whose bytes so far
-// numbered `odd` mod 2 (an odd count swaps the byte lanes of what follows, RFC 1071).
-uint32_t SumBytes(const uint8_t* p, uint32_t n, uint32_t sum, bool* odd) {
-  uint32_t i = 0;
-  if (*odd && n > 0) {
-    sum += p[0];  // low byte of the word the previous segment started
-    i = 1;
-  }
-  for (; i + 1 < n; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
-  const bool tail = ((n - i) & 1) != 0;
-  if (tail) sum += uint32_t(p[n - 1] << 8);
-  *odd = (*odd != ((n & 1) != 0));
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return sum;
-}
 
 class VirtioUserPort final : public Port {
  public:
@@ -263,27 +249,8 @@ std::string VirtioUserPort::Probe() {
 
 bool VirtioUserPort::CompleteChecksum(uint32_t head, const vio::NetHdr& h) {
   const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
-  const auto* chain = static_cast<const uint32_t*>(pool_->meta(kMetaChain));
-  const uint32_t field = uint32_t(h.csum_start) + h.csum_offset;
-  if (field + 2 > data_len[head]) return false;  // the field is in the first buffer (headers)
-  uint8_t* first = base + size_t(head) * buf_size + data_off[head];
-  uint32_t sum = 0, skip = h.csum_start;
-  bool odd = false;
-  for (uint32_t b = head; b != kNoBuffer; b = chain[b]) {
-    const uint32_t len = data_len[b];
-    if (skip >= len) {
-      skip -= len;
-      continue;
-    }
-    sum = SumBytes(base + size_t(b) * buf_size + data_off[b] + skip, len - skip, sum, &odd);
-    skip = 0;
-  }
-  if (skip) return false;
-  uint16_t c = uint16_t(~sum);
-  if (c == 0 && h.csum_offset == 6) c = 0xffff;  // a UDP checksum (offset 6) of 0 means "none"
-  first[field] = uint8_t(c >> 8);
-  first[field + 1] = uint8_t(c);
-  return true;
+  const vio::BufferChain v{base, buf_size, data_off, data_len, static_cast<const uint32_t*>(pool_->meta(kMetaChain)), opt_.queue_size};
+  return vio::CompletePartialChecksum(v, head, h.csum_start, h.csum_offset) == nullptr;
 }
 
 // Fresh buffers into the rx ring of `pair`, as many as it has room for. Returns how many.

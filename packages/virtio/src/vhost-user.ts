@@ -22,8 +22,17 @@ export interface VhostUserOptions {
   waitMs?: number;
 }
 
-/** Features a {@link VhostUserPort} can offer, by name, with their bit numbers. */
+/**
+ * Features a {@link VhostUserPort} can offer, by name, with their bit numbers. The offloads
+ * (CSUM, HOST_TSO4/6, HOST_ECN) are done in software on receive: a frame with a partial
+ * checksum is completed and a TCP super-frame of up to 64 KiB is cut into frames of its
+ * gso_size, before the pipeline sees them. HOST_TSO4/6 need CSUM; HOST_ECN needs one of them.
+ */
 export const VHOST_USER_FEATURES = {
+  CSUM: 0,
+  HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  HOST_ECN: 13,
   MRG_RXBUF: 15,
   STATUS: 16,
   MQ: 22,
