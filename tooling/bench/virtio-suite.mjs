@@ -42,9 +42,13 @@ const BURST = Number(process.env.VNF_VIRTIO_BURST ?? 32);
 const FRAME = 60;
 const OURS_CPU = 0;
 const PEER_CPU = 1;
-// How long a sender whose rate testpmd counts keeps going after its own window: covers the
-// parent's window, which opens a little later (it waits for the first packets).
-const SENDER_TAIL = 2;
+// How long our sender keeps going after its own window: when testpmd counts, long enough to
+// cover the parent's window, which opens a little later (after the first packets); when our
+// receiver counts, long enough to cover the receiver's window (its link came up at about the
+// same moment), which ends with a tail of RECEIVER_TAIL.
+const SENDER_TAIL_FOR_TESTPMD = 2;
+const SENDER_TAIL = 1;
+const RECEIVER_TAIL = 0.5;
 
 const VU_TO_VH = 'dpdk virtio_user->vhost';
 const VH_TO_VU = 'dpdk vhost->virtio_user';
@@ -165,7 +169,7 @@ async function measure(c, dir, n, commands) {
   const socket = join(dir, `${n}.sock`);
   const receiver = isReceiver(c.listen) ? 'listen' : 'connect';
   const sender = receiver === 'listen' ? 'connect' : 'listen';
-  const tail = (e) => (c[receiver].kind === 'testpmd' && e === c[sender] ? SENDER_TAIL : 0.5);
+  const tail = (e) => (e !== c[sender] ? RECEIVER_TAIL : c[receiver].kind === 'testpmd' ? SENDER_TAIL_FOR_TESTPMD : SENDER_TAIL);
   const start = (e, listen) => (e.kind === 'ours' ? startOurs(e, socket, listen, tail(e), commands) : startTestpmd(e, socket, commands));
   const ends = {};
   try {
@@ -181,7 +185,7 @@ async function measure(c, dir, n, commands) {
       return r;
     }
     const r = await rx.done();
-    if (r.linkUp === false || r.packets === 0) throw new PeerError(`${rx.log.what}: ${r.packets} packets in the window, link ${r.linkUp ? 'up' : 'down'}; ${r.lastError}`);
+    if (!r.upAtWindowEnd || r.packets === 0) throw new PeerError(`${rx.log.what}: ${r.packets} packets in the window, link ${r.upAtWindowEnd ? 'up' : 'down'} at its end; ${r.lastError}`);
     if (tx.e.kind === 'ours') r.sender = await tx.done();
     return r;
   } finally {
@@ -213,6 +217,10 @@ export async function virtioSuite(RUNS, commands) {
       for (const c of cases) {
         const r = await measure(c, dir, n++, commands);
         samples[c.key].push(r);
+        for (const side of [r, r.sender]) {
+          // Every buffer must be back once the port is closed (the rings' included).
+          if (side?.poolInUseAfterClose) console.log(`  warning: ${c.key}: our ${side.side} left ${side.poolInUseAfterClose} buffers in use after close`);
+        }
         const extra = r.sender ? `, sender: ${r.sender.idleCalls} of ${r.sender.calls} bursts took nothing` : r.calls ? `, ${r.idleCalls} of ${r.calls} bursts empty` : '';
         console.log(`  round ${round} ${c.key.padEnd(28)} ${r.mpps.toFixed(3)} Mpps (${r.packets} packets in ${r.seconds.toFixed(2)} s${extra})`);
       }
