@@ -46,6 +46,10 @@ const fail = (message) => {
 if (!['frontend', 'device'].includes(o.side)) fail(`--side must be frontend or device, got ${o.side}`);
 if (!['tx', 'rx'].includes(o.dir)) fail(`--dir must be tx or rx, got ${o.dir}`);
 if (!o.path) fail('--path (the vhost-user socket) is required');
+for (const k of ['warmup', 'window', 'tail', 'burst', 'size', 'pool', 'up-timeout']) {
+  if (!(Number(o[k]) >= 0)) fail(`--${k} must be a number, got ${o[k]}`);
+}
+if (!(Number(o.burst) >= 1 && Number(o.burst) <= 4096)) fail(`--burst must be from 1 to 4096, got ${o.burst}`);
 
 const warmupMs = Number(o.warmup) * 1000;
 const windowMs = Number(o.window) * 1000;

@@ -188,6 +188,11 @@ async function measure(c, dir, n, commands) {
     if (!r.upAtWindowEnd || r.packets === 0) throw new PeerError(`${rx.log.what}: ${r.packets} packets in the window, link ${r.upAtWindowEnd ? 'up' : 'down'} at its end; ${r.lastError}`);
     if (tx.e.kind === 'ours') r.sender = await tx.done();
     return r;
+  } catch (err) {
+    // The first error is often the survivor's (its peer went away): name the ones that died.
+    const dead = Object.values(ends).map((x) => x.log ?? x.t.log).filter((log) => log.exit && !/"event":"done"/.test(log.text));
+    for (const log of dead) if (!err.message.includes(log.what)) err.message += `\n${log.what} ${log.exit}; output:\n${log.tail(2000)}`;
+    throw err;
   } finally {
     // The connecting side first: a listener going away first makes it reconnect in a loop.
     for (const k of ['connect', 'listen']) await ends[k]?.stop();
@@ -234,8 +239,28 @@ export async function virtioSuite(RUNS, commands) {
   const records = cases.map((c) =>
     c.dpdk ? record(`virtio.${c.key}`, 'Mpps', mpps(c.key), 'higher') : record(`virtio.${c.key}`, 'Mpps', mpps(c.key), 'higher', c.peer, dpdk[c.peer], '>= 0.5x'),
   );
+  // Beside the ratio of medians: the median of each round's ratio to the DPDK pair measured
+  // moments later in the same round, less exposed to a load that changes over the run.
+  const pairKey = { [VU_TO_VH]: 'dpdk.virtio-user-to-vhost', [VH_TO_VU]: 'dpdk.vhost-to-virtio-user' };
+  const roundRatios = {};
+  for (const c of cases.filter((x) => x.peer && samples[pairKey[x.peer]])) {
+    const peer = samples[pairKey[c.peer]];
+    roundRatios[c.key] = samples[c.key].map((r, i) => (peer[i] ? r.mpps / peer[i].mpps : null));
+    console.log(`  ${c.key.padEnd(28)} median of per-round ratios ${median(roundRatios[c.key])?.toFixed(2)}x`);
+  }
   return {
     records,
-    meta: { frameBytes: FRAME, burst: BURST, window: WINDOW, warmup: WARMUP, oursCpu: OURS_CPU, peerCpu: PEER_CPU, loadavgBefore: loadBefore, loadavgAfter: loadavg(), samples },
+    meta: {
+      frameBytes: FRAME,
+      burst: BURST,
+      window: WINDOW,
+      warmup: WARMUP,
+      oursCpu: OURS_CPU,
+      peerCpu: PEER_CPU,
+      loadavgBefore: loadBefore,
+      loadavgAfter: loadavg(),
+      roundRatios,
+      samples,
+    },
   };
 }
