@@ -19,8 +19,14 @@
 //
 //   conntrack  native session table at 10K and 1M sessions: bytes per session (vs nf_conntrack's slab
 //              object), lookup Mpps and the 1M/10K cost ratio, inserts per second
-// Usage: node tooling/bench/run.mjs [core] [protocols] [pipeline] [forward] [acl] [conntrack] [nat]   (default: all suites)
-// Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS overrides).
+//
+//   virtio     64-byte frames over vhost-user, one core each side: our frontend (VirtioUserPort)
+//              and device (VhostUserPort) driven from JavaScript against dpdk-testpmd and each
+//              other                                                  vs  testpmd virtio_user <->
+//              net_vhost in the same run (root; dpdk-testpmd; `npx turbo run build` first)
+// Usage: node tooling/bench/run.mjs [--rounds N] [core] [protocols] [pipeline] [forward] [acl] [conntrack] [nat] [virtio]
+//        (default: all suites)
+// Every figure is the median of RUNS runs (default 5; VNF_BENCH_RUNS or --rounds overrides).
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aclSuite } from './acl-suite.mjs';
@@ -31,11 +37,18 @@ import { natSuite } from './nat-suite.mjs';
 import { pipelineSuite } from './pipeline-suite.mjs';
 import { protocolsSuite } from './protocols-suite.mjs';
 import { machine, printTable, writeResults } from './stats.mjs';
+import { virtioSuite } from './virtio-suite.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const RUNS = Number(process.env.VNF_BENCH_RUNS ?? 5);
-const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite, acl: aclSuite, conntrack: conntrackSuite, nat: natSuite };
-const asked = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const roundsAt = argv.indexOf('--rounds');
+const RUNS = Number(roundsAt >= 0 ? argv[roundsAt + 1] : (process.env.VNF_BENCH_RUNS ?? 5));
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  console.error(`--rounds / VNF_BENCH_RUNS: expected a positive integer, got ${roundsAt >= 0 ? argv[roundsAt + 1] : process.env.VNF_BENCH_RUNS}`);
+  process.exit(2);
+}
+const SUITES = { core: coreSuite, protocols: protocolsSuite, pipeline: pipelineSuite, forward: forwardSuite, acl: aclSuite, conntrack: conntrackSuite, nat: natSuite, virtio: virtioSuite };
+const asked = roundsAt >= 0 ? argv.filter((_, i) => i !== roundsAt && i !== roundsAt + 1) : argv;
 const unknown = asked.filter((s) => !(s in SUITES));
 if (unknown.length) {
   console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
