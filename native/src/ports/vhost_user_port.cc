@@ -39,6 +39,7 @@
 #include "../binding.h"
 #include "../virtio/offload.h"
 #include "../virtio/vhost_user.h"
+#include "gso_rx.h"
 #include "../virtio/virtio_net.h"
 #include "../virtio/vring.h"
 
@@ -55,7 +56,7 @@ constexpr uint32_t kFifo = 512;         // receive-side chains popped ahead (Tx)
 constexpr uint32_t kFifoSegs = 8192;
 constexpr uint32_t kMaxMerge = 64;      // MRG_RXBUF: buffers one packet may span
 constexpr uint32_t kMaxPieces = 64;     // our buffers in one transmitted packet
-constexpr uint32_t kMaxFrame = 65535 + 14 + 8;  // an IP packet in Ethernet with up to two VLAN tags
+constexpr uint32_t kMaxFrame = GsoReceiver::kMaxFrame;
 constexpr uint32_t kServiceEvery = 64;
 
 // What this port can offer (no config space). The offloads are the receive side's: a frame
@@ -91,7 +92,10 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   };
 
   VhostUserPort(std::shared_ptr<Pool> pool, const Options& o, uint16_t id)
-      : Port(std::move(pool), "vhost-user " + o.path, o.pairs, id), opt_(o), q_(2 * o.pairs) {
+      : Port(std::move(pool), "vhost-user " + o.path, o.pairs, id),
+        opt_(o),
+        q_(2 * o.pairs),
+        gso_(pool_.get(), buf_, id, o.pairs) {
     for (uint32_t p = 0; p < o.pairs; p++) {
       DevQueue& R = q_[vio::RxQueue(p)];
       R.chains.resize(kFifo);
@@ -99,12 +103,7 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
     }
     rx_chains_.resize(kBurst);
     rx_segs_.resize(kRxSegs);
-    rx_backlog_.resize(o.pairs);
     room_ = buf_.buf_size - buf_.headroom;
-    if (o.features & (vio::Bit(vio::kNetHostTso4) | vio::Bit(vio::kNetHostTso6))) {
-      gso_frame_.resize(kMaxFrame);
-      seg_frame_.resize(kMaxFrame);
-    }
   }
   ~VhostUserPort() override { Close(); }
 
@@ -143,12 +142,7 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   // Receive-side helpers (see Rx).
   static void Gather(const vio::Segment* segs, uint32_t nsegs, uint32_t from, uint32_t len, uint8_t* dst);
   static const char* OffloadRefused(const vio::NetHdr& h, uint64_t features);
-  void Single(uint32_t b, uint32_t len);
   bool CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment* segs, uint32_t nsegs, uint32_t skip, uint32_t frame);
-  bool CopyIntoChain(PoolCache* cache, uint32_t b, const uint8_t* src, uint32_t len);
-  uint8_t* BufferData(uint32_t b) const {
-    return buf_.base + size_t(b) * buf_.buf_size + buf_.headroom;
-  }
 
   Options opt_;
   std::unique_ptr<vio::Backend> be_;
@@ -156,10 +150,8 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   std::vector<DevQueue> q_;
   std::vector<vio::Chain> rx_chains_;
   std::vector<vio::Segment> rx_segs_;
-  std::vector<std::vector<uint32_t>> rx_backlog_;  // per pair: segments delivered next call
-  std::vector<uint8_t> gso_frame_;                 // a GSO super-frame, gathered
-  std::vector<uint8_t> seg_frame_;                 // one segment too long for a pool buffer
-  uint32_t room_ = 0;                              // bytes a pool buffer holds after the headroom
+  GsoReceiver gso_;
+  uint32_t room_ = 0;  // bytes a pool buffer holds after the headroom
   uint32_t calls_ = 0;
   bool in_service_ = false;
   std::string pending_fault_;  // a fault seen inside Service, acted on after it
@@ -280,18 +272,12 @@ std::string VhostUserPort::Open() {
 }
 
 // The frontend's transmit queue: its chains into fresh pool buffers. Segments of a GSO
-// frame beyond what the caller asked for wait in rx_backlog_[q] for the next call, which
+// frame beyond what the caller asked for wait in gso_'s backlog for the next call, which
 // hands them out before it pops anything new.
 int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t n) {
   MaybeService();
-  std::vector<uint32_t>& backlog = rx_backlog_[q];
-  uint32_t out = 0;
-  if (!backlog.empty()) {
-    out = std::min<uint32_t>(n, uint32_t(backlog.size()));
-    std::copy(backlog.begin(), backlog.begin() + out, ids);
-    backlog.erase(backlog.begin(), backlog.begin() + out);
-    if (!backlog.empty()) return int32_t(out);
-  }
+  uint32_t out = gso_.Drain(q, ids, n);
+  if (gso_.Waiting(q)) return int32_t(out);
   DevQueue& Q = q_[vio::TxQueue(q)];
   if (!Q.running || out == n) return int32_t(out);
   double* c = counters(q);
@@ -316,12 +302,6 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
   uint32_t unused = 0;
   uint32_t spare[kBurst];  // allocated buffers not handed out
   const uint64_t features = be_->features();
-  auto deliver = [&](uint32_t b, uint32_t bytes) {
-    if (out < n) ids[out++] = b;
-    else backlog.push_back(b);
-    c[kRxPackets] += 1;
-    c[kRxBytes] += bytes;
-  };
   for (int32_t i = 0; i < k; i++) {
     const vio::Chain& ch = rx_chains_[i];
     used[i] = ch.id;
@@ -346,32 +326,11 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
     const uint32_t frame = ch.read_len - kHdr;
     if (hdr.gso_type != vio::kGsoNone) {
       // A TCP super-frame: gathered, then cut into frames as a NIC's TSO would.
-      Gather(segs, ch.nsegs, kHdr, frame, gso_frame_.data());
-      vio::TcpSegments plan;
-      if (const char* why = vio::PlanTcpSegments(gso_frame_.data(), frame, hdr, &plan)) {
+      Gather(segs, ch.nsegs, kHdr, frame, gso_.frame());
+      spare[unused++] = b;
+      if (const char* why = gso_.Segment(cache, frame, hdr, q, ids, &out, n, c)) {
         c[kRxErrors] += 1;
         error_ = name_ + ": a GSO frame cannot be segmented: " + why + " (frame dropped)";
-        spare[unused++] = b;
-        continue;
-      }
-      for (uint32_t s = 0; s < plan.count; s++) {
-        const uint32_t len = plan.Length(s);
-        uint32_t head = s == 0 ? b : kNoBuffer;
-        if (head == kNoBuffer && pool_->Alloc(cache, &head, 1, &d) != 1) {
-          c[kRxDrops] += plan.count - s;  // out of buffers: TCP resends what is missing
-          break;
-        }
-        if (len <= room_) {
-          vio::WriteTcpSegment(gso_frame_.data(), plan, s, BufferData(head));
-          Single(head, len);
-        } else {
-          vio::WriteTcpSegment(gso_frame_.data(), plan, s, seg_frame_.data());
-          if (!CopyIntoChain(cache, head, seg_frame_.data(), len)) {
-            c[kRxDrops] += 1;
-            continue;
-          }
-        }
-        deliver(head, len);
       }
       continue;
     }
@@ -390,7 +349,9 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
         continue;
       }
     }
-    deliver(b, frame);
+    ids[out++] = b;
+    c[kRxPackets] += 1;
+    c[kRxBytes] += frame;
   }
   for (int32_t i = k; i < got; i++) spare[unused++] = bufs[i];
   if (unused) pool_->Put(cache, spare, unused, &d);
@@ -438,16 +399,6 @@ const char* VhostUserPort::OffloadRefused(const vio::NetHdr& h, uint64_t feature
   return nullptr;
 }
 
-// Buffer b holds `len` bytes at the headroom, alone.
-void VhostUserPort::Single(uint32_t b, uint32_t len) {
-  const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
-  auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
-  data_off[b] = uint16_t(headroom);
-  data_len[b] = uint16_t(len);
-  port[b] = port_id_;
-  chain[b] = kNoBuffer;
-}
-
 // Copies bytes [skip, skip + frame) of a chain into buffer b and, when they do not fit one
 // buffer, more buffers chained behind it. False (b alone is left, the rest freed) when the
 // pool runs dry.
@@ -455,7 +406,7 @@ bool VhostUserPort::CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment
                                 uint32_t frame) {
   auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
   const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
-  Single(b, 0);
+  gso_.Single(b, 0);
   uint32_t cur = b, filled = 0;
   ErrorDetail d;
   for (uint32_t s = 0; s < nsegs && frame > 0; s++) {
@@ -477,7 +428,7 @@ bool VhostUserPort::CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment
           chain[b] = kNoBuffer;
           return false;
         }
-        Single(nb, 0);
+        gso_.Single(nb, 0);
         chain[cur] = nb;
         cur = nb;
         filled = 0;
@@ -491,11 +442,6 @@ bool VhostUserPort::CopyChainIn(PoolCache* cache, uint32_t b, const vio::Segment
   return true;
 }
 
-// Copies a frame from linear memory into buffer b and more chained behind it as needed.
-bool VhostUserPort::CopyIntoChain(PoolCache* cache, uint32_t b, const uint8_t* src, uint32_t len) {
-  const vio::Segment one{const_cast<uint8_t*>(src), len, 0};
-  return CopyChainIn(cache, b, &one, 1, 0, len);
-}
 
 void VhostUserPort::Compact(DevQueue& Q) {
   if (Q.head == 0) return;
@@ -679,10 +625,7 @@ void VhostUserPort::Close() {
     be_.reset();
   }
   for (DevQueue& Q : q_) Q.running = false;
-  for (std::vector<uint32_t>& backlog : rx_backlog_) {  // segments nobody took
-    for (uint32_t b : backlog) FreeChain(nullptr, b);
-    backlog.clear();
-  }
+  gso_.Release();  // segments nobody took
 }
 
 uint64_t GetFeatures(const Napi::Object& o, uint64_t def) {

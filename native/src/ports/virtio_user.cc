@@ -32,6 +32,7 @@
 #include "../virtio/vhost_user.h"
 #include "../virtio/virtio_net.h"
 #include "../virtio/vring.h"
+#include "gso_rx.h"
 
 namespace vnf {
 namespace {
@@ -71,12 +72,12 @@ class VirtioUserPort final : public Port {
     bool server = false;
     uint32_t pairs = 1;
     uint32_t queue_size = 1024;
-    bool packed = false, in_order = true, event_idx = true, mrg_rxbuf = true, guest_csum = true;
+    bool packed = false, in_order = true, event_idx = true, mrg_rxbuf = true, guest_csum = true, guest_tso = true;
     int connect_timeout_ms = 5000;
   };
 
   VirtioUserPort(std::shared_ptr<Pool> pool, const Options& o, uint16_t id)
-      : Port(std::move(pool), o.path, o.pairs, id), opt_(o), q_(2 * o.pairs), partial_(o.pairs) {}
+      : Port(std::move(pool), o.path, o.pairs, id), opt_(o), q_(2 * o.pairs), partial_(o.pairs), gso_(pool_.get(), buf_, id, o.pairs) {}
   ~VirtioUserPort() override { Close(); }
 
   // Connects and negotiates; "" on success, else why not.
@@ -92,6 +93,8 @@ class VirtioUserPort final : public Port {
   // (the pseudo-header sum in the field); complete it over [csum_start, end). False if the
   // header points outside the packet.
   bool CompleteChecksum(uint32_t head, const vio::NetHdr& h);
+  void Deliver(PoolCache* cache, uint32_t q, uint32_t head, const vio::NetHdr& hdr, uint32_t bytes, uint32_t* ids,
+               uint32_t* got, uint32_t n, double* c);
 
   uint64_t features() const { return negotiated_; }
 
@@ -124,6 +127,7 @@ class VirtioUserPort final : public Port {
   uint64_t want_ = 0, negotiated_ = 0;
   std::vector<VirtioQueue> q_;
   std::vector<PartialRx> partial_;
+  GsoReceiver gso_;
   std::unique_ptr<vio::Frontend> fe_;
   int ring_fd_ = -1;
   uint8_t* ring_mem_ = nullptr;
@@ -222,6 +226,10 @@ std::string VirtioUserPort::Open() {
   if (opt_.mrg_rxbuf) want |= vio::Bit(vio::kNetMrgRxbuf);
   // Partial checksums from the device are completed on receive (CompleteChecksum).
   if (opt_.guest_csum) want |= vio::Bit(vio::kNetGuestCsum);
+  // TCP super-frames are segmented on receive (Deliver): they need the checksum offload and,
+  // at up to 64 KiB, mergeable buffers.
+  if (opt_.guest_tso && opt_.guest_csum && opt_.mrg_rxbuf)
+    want |= vio::Bit(vio::kNetGuestTso4) | vio::Bit(vio::kNetGuestTso6) | vio::Bit(vio::kNetGuestEcn);
   if (opt_.event_idx) want |= vio::Bit(vio::kRingEventIdx);
   if (opt_.in_order) want |= vio::Bit(vio::kInOrder);
   if (opt_.packed) want |= vio::Bit(vio::kRingPacked);
@@ -251,6 +259,46 @@ bool VirtioUserPort::CompleteChecksum(uint32_t head, const vio::NetHdr& h) {
   const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
   const vio::BufferChain v{base, buf_size, data_off, data_len, static_cast<const uint32_t*>(pool_->meta(kMetaChain)), opt_.queue_size};
   return vio::CompletePartialChecksum(v, head, h.csum_start, h.csum_offset) == nullptr;
+}
+
+// A received packet (head, its buffers chained) into ids[*got] with its offloads honoured:
+// a partial checksum is completed; a TCP super-frame (GUEST_TSO4/6) is gathered and cut
+// into frames of its gso_size, which may overflow into gso_'s backlog.
+void VirtioUserPort::Deliver(PoolCache* cache, uint32_t q, uint32_t head, const vio::NetHdr& hdr, uint32_t bytes,
+                             uint32_t* ids, uint32_t* got, uint32_t n, double* c) {
+  if (hdr.gso_type == vio::kGsoNone) {
+    if ((hdr.flags & vio::kNetHdrNeedsCsum) && !CompleteChecksum(head, hdr)) {
+      c[kRxErrors] += 1;
+      error_ = name_ + ": a received packet's partial checksum lies outside it (packet dropped)";
+      gso_.Free(cache, head);
+      return;
+    }
+    ids[(*got)++] = head;
+    c[kRxPackets] += 1;
+    c[kRxBytes] += bytes;
+    return;
+  }
+  const char* why = nullptr;
+  const uint8_t type = hdr.gso_type & uint8_t(~vio::kGsoEcn);
+  if ((type == vio::kGsoTcpV4 && !(negotiated_ & vio::Bit(vio::kNetGuestTso4))) ||
+      (type == vio::kGsoTcpV6 && !(negotiated_ & vio::Bit(vio::kNetGuestTso6))) || bytes > GsoReceiver::kMaxFrame) {
+    why = "a GSO type or size that was not negotiated";
+  } else {
+    const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
+    const auto* chain = static_cast<const uint32_t*>(pool_->meta(kMetaChain));
+    uint8_t* frame = gso_.frame();
+    uint32_t len = 0;
+    for (uint32_t b = head; b != kNoBuffer; b = chain[b]) {
+      std::memcpy(frame + len, base + size_t(b) * buf_size + data_off[b], data_len[b]);
+      len += data_len[b];
+    }
+    why = gso_.Segment(cache, len, hdr, q, ids, got, n, c);
+  }
+  gso_.Free(cache, head);
+  if (why) {
+    c[kRxErrors] += 1;
+    error_ = name_ + ": a received GSO packet cannot be segmented: " + why + " (packet dropped)";
+  }
 }
 
 // Fresh buffers into the rx ring of `pair`, as many as it has room for. Returns how many.
@@ -294,12 +342,13 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
   uint32_t lens[256];
   uint32_t bufs[256];
   n = std::min<uint32_t>(n, 256);
-  const int32_t k = Q.ring.PollUsed(bufs, lens, n);
+  uint32_t got = gso_.Drain(q, ids, n);  // segments of an earlier super-frame first
+  if (gso_.Waiting(q) || got == n) return int32_t(got);
+  const int32_t k = Q.ring.PollUsed(bufs, lens, n - got);
   if (k < 0) {
     LinkLost("receive queue " + std::to_string(vio::RxQueue(q)) + ": " + Q.ring.error().message);
     return 0;
   }
-  uint32_t got = 0;
   for (int32_t i = 0; i < k; i++) {
     const uint32_t b = bufs[i];
     Unhold(Q, b);
@@ -312,10 +361,7 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
       part.tail = b;
       part.bytes += data_len[b];
       if (--part.left == 0) {
-        if ((part.hdr.flags & vio::kNetHdrNeedsCsum) && !CompleteChecksum(part.head, part.hdr)) c[kRxErrors] += 1;
-        ids[got++] = part.head;
-        c[kRxPackets] += 1;
-        c[kRxBytes] += part.bytes;
+        Deliver(cache, q, part.head, part.hdr, part.bytes, ids, &got, n, c);
         part = PartialRx();
       }
       continue;
@@ -347,10 +393,7 @@ int32_t VirtioUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t
       part.hdr = hdr;
       continue;
     }
-    if ((hdr.flags & vio::kNetHdrNeedsCsum) && !CompleteChecksum(b, hdr)) c[kRxErrors] += 1;
-    ids[got++] = b;
-    c[kRxPackets] += 1;
-    c[kRxBytes] += data_len[b];
+    Deliver(cache, q, b, hdr, data_len[b], ids, &got, n, c);
   }
   Refill(q, cache);
   return int32_t(got);
@@ -480,6 +523,7 @@ void VirtioUserPort::Close() {
   }
   up_ = false;
   ReleaseAll();
+  gso_.Release();
   for (auto& Q : q_) {
     if (Q.kick_fd >= 0) close(Q.kick_fd);
     if (Q.call_fd >= 0) close(Q.call_fd);
@@ -512,6 +556,7 @@ Napi::Value OpenVirtioUser(const Napi::CallbackInfo& info) {
     opt.event_idx = GetBool(o, "eventIdx", true);
     opt.mrg_rxbuf = GetBool(o, "mrgRxbuf", true);
     opt.guest_csum = GetBool(o, "guestCsum", true);
+    opt.guest_tso = GetBool(o, "guestTso", true);
     opt.connect_timeout_ms = int(GetU32(o, "connectTimeoutMs", 5000));
     id = GetU32(o, "id", 0);
   } catch (const Napi::Error& e) {

@@ -24,19 +24,32 @@ export interface VirtioUserOptions {
    * checksum is partial (NEEDS_CSUM); the port completes it on receive. Default true.
    */
   guestCsum?: boolean;
+  /**
+   * Ask for GUEST_TSO4, GUEST_TSO6 and GUEST_ECN (with `guestCsum` and `mrgRxbuf`): the
+   * device may then send TCP super-frames of up to 64 KiB (a switch passing a VM's TSO on);
+   * the port cuts each into frames of its gso_size on receive, with their own lengths,
+   * sequence numbers and checksums, so the pipeline sees frames within the MTU. Default true.
+   */
+  guestTso?: boolean;
   /** Written into each received buffer's `meta.port`. Default 0. */
   id?: number;
   /** How long to wait for the backend (connect, or accept with `server`). Default 5000 ms. */
   connectTimeoutMs?: number;
 }
 
-const KEYS = new Set(['path', 'server', 'queues', 'queueSize', 'packed', 'inOrder', 'eventIdx', 'mrgRxbuf', 'guestCsum', 'id', 'connectTimeoutMs']);
+const KEYS = new Set(['path', 'server', 'queues', 'queueSize', 'packed', 'inOrder', 'eventIdx', 'mrgRxbuf', 'guestCsum', 'guestTso', 'id', 'connectTimeoutMs']);
 
 /** Feature bits by name, for {@link VirtioUserPort.features}. */
 const FEATURE_NAMES: [number, string][] = [
   [0, 'CSUM'],
   [1, 'GUEST_CSUM'],
   [5, 'MAC'],
+  [7, 'GUEST_TSO4'],
+  [8, 'GUEST_TSO6'],
+  [9, 'GUEST_ECN'],
+  [11, 'HOST_TSO4'],
+  [12, 'HOST_TSO6'],
+  [13, 'HOST_ECN'],
   [15, 'MRG_RXBUF'],
   [16, 'STATUS'],
   [22, 'MQ'],
