@@ -7,6 +7,8 @@
 //                    packed: a chain whose every descriptor (the whole ring) has NEXT set
 //   addr-outside     a buffer address outside every memory region
 //   len-past-end     a buffer that starts inside the pool region and runs past its end
+//   len-wrap         a chain of 2 GiB + 2 GiB + 100 bytes (a sparse 2 GiB pool region): its
+//                    total does not fit 32 bits, and a 32-bit sum would see 100 bytes
 //   avail-jump       (split) avail idx moved by more than the ring size
 //   bad-id           split: an avail ring entry naming descriptor 300 of 256;
 //                    packed: a buffer id 300 of 256
@@ -14,6 +16,11 @@
 //   ring-outside     SET_VRING_ADDR with the used ring (packed: device event area) outside memory
 //   overlap          SET_MEM_TABLE with a region overlapping another one
 //   malformed        after a complete set-up, SET_VRING_NUM with a 4-byte payload
+//   call-pipe        SET_VRING_CALL with the write end of a pipe nobody reads, not an eventfd
+//   call-saturated   a blocking call eventfd whose counter is at its maximum, interrupts
+//                    left on, and frames sent for 2 s: a device that writes the eventfd
+//                    without looking blocks for good. The device must keep serving: this
+//                    scenario ends by itself (exit 0 when frames went through)
 //
 // Ring attacks are written before the rings are started (before SET_MEM_TABLE even), so the
 // device meets them on its first look at the ring: no race with the device reading a
@@ -26,9 +33,11 @@
 // Prints what it does, one line per step, and exits 0 once the device has dropped the
 // connection (with --ack: once it has refused a request); 2 when the device kept it for the
 // timeout (default 10 s); 1 on a set-up error.
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +68,7 @@ constexpr size_t kSlot = 2048;  // pool "buffers"
   std::exit(1);
 }
 
+// A memory file mapped here, kept for the life of the process (the device maps it too).
 struct Memfd {
   int fd = -1;
   uint8_t* p = nullptr;
@@ -98,8 +108,9 @@ Args Parse(int argc, char** argv) {
     } else if (o == "--timeout-ms" && i + 1 < argc) a.timeout_ms = std::atoi(argv[++i]);
     else Die("unknown option " + o);
   }
-  static const char* const known[] = {"loop", "addr-outside", "len-past-end", "avail-jump", "bad-id",
-                                      "nested-indirect", "ring-outside", "overlap", "malformed"};
+  static const char* const known[] = {"loop", "addr-outside", "len-past-end", "len-wrap", "avail-jump", "bad-id",
+                                      "nested-indirect", "ring-outside", "overlap", "malformed", "call-pipe",
+                                      "call-saturated"};
   bool ok = false;
   for (const char* k : known) ok |= a.scenario == k;
   if (!ok) Die("unknown scenario " + a.scenario);
@@ -119,8 +130,8 @@ struct Ring {
   uint16_t* avail_ring() { return reinterpret_cast<uint16_t*>(base + dq.layout().driver_offset + 4); }
 };
 
-// Posts buffers (pool slots from `first`) and breaks them as the scenario says. Returns a
-// sentence for the log.
+// Posts buffers (from the start of the pool region) and breaks them as the scenario says.
+// Returns a sentence for the log.
 std::string Attack(const Args& a, Ring& r, const Memfd& pool) {
   const bool writes = a.queue == RxQueue(0);  // the device writes into receive buffers
   const uint32_t ids[kSize] = {};
@@ -141,6 +152,11 @@ std::string Attack(const Args& a, Ring& r, const Memfd& pool) {
   if (s == "len-past-end") {
     single(pool.addr(pool.size - 64), 2048);
     return "posted a buffer of 2048 bytes starting 64 bytes before the pool region's end";
+  }
+  if (s == "len-wrap") {
+    const BufDesc c[3] = {{pool.addr(0), 0x80000000u, writes}, {pool.addr(0), 0x80000000u, writes}, {pool.addr(0), 100, writes}};
+    if (r.dq.AddChain(c, 3, 0) != 1) Die("AddChain refused the chain");
+    return "posted a chain of 2 GiB + 2 GiB + 100 bytes";
   }
   if (s == "avail-jump") {
     __atomic_store_n(r.avail_idx(), uint16_t(kSize + 5), __ATOMIC_RELEASE);
@@ -178,6 +194,42 @@ std::string Attack(const Args& a, Ring& r, const Memfd& pool) {
   return "";
 }
 
+// Sends 60-byte frames on ring r for `ms`, posting each buffer again once the device has
+// used it. Interrupts stay on (a fresh ring's default): the device signals the call fd after
+// its bursts. Returns the frames the device took.
+uint64_t Traffic(Ring& r, const Memfd& pool, int ms) {
+  constexpr uint32_t kHdrFrame = sizeof(NetHdr) + 60;
+  std::vector<uint32_t> free_slots;
+  for (uint32_t i = 0; i < kSize; i++) {
+    uint8_t* f = pool.p + size_t(i) * kSlot;
+    std::memset(f, 0, kHdrFrame);  // a zero virtio-net header, then the frame
+    const uint8_t eth[14] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x03, 0x88, 0xb5};
+    std::memcpy(f + sizeof(NetHdr), eth, sizeof eth);
+    free_slots.push_back(i);
+  }
+  uint64_t done = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    uint32_t ids[kSize], lens[kSize];
+    const int32_t n = r.dq.PollUsed(ids, lens, kSize);
+    if (n < 0) Die(std::string("PollUsed: ") + r.dq.error().message);
+    for (int32_t i = 0; i < n; i++) free_slots.push_back(ids[i]);
+    done += uint64_t(n);
+    uint64_t addr[kSize];
+    uint32_t len[kSize], cookie[kSize];
+    const uint32_t k = uint32_t(free_slots.size());
+    for (uint32_t i = 0; i < k; i++) {
+      cookie[i] = free_slots[i];
+      addr[i] = pool.addr(size_t(cookie[i]) * kSlot);
+      len[i] = kHdrFrame;
+    }
+    const uint32_t added = r.dq.AddSingles(addr, len, cookie, k, false);
+    free_slots.erase(free_slots.begin(), free_slots.begin() + added);
+    if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return done;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,7 +254,8 @@ int main(int argc, char** argv) {
   const uint64_t features = opts.features & offered.payload.u64;
   if (a.packed && !(features & Bit(kRingPacked))) Die("the device does not offer RING_PACKED");
 
-  Memfd pool("bad-peer-pool", kPoolBytes);
+  // len-wrap needs one region of 2 GiB: a sparse file, nothing is ever written to most of it.
+  Memfd pool("bad-peer-pool", a.scenario == "len-wrap" ? (size_t(2) << 30) + kPoolBytes : kPoolBytes);
   RingLayout layout;
   ComputeRingLayout(kSize, a.packed, &layout);
   const size_t ring_stride = AlignUp(layout.total_bytes, 4096);
@@ -238,6 +291,20 @@ int main(int argc, char** argv) {
     queues[i].used = reinterpret_cast<uintptr_t>(q[i].base + l.device_offset);
     // No eventfds: the device polls, and we never wait for interrupts.
   }
+  int pipe_fds[2] = {-1, -1};
+  if (a.scenario == "call-pipe") {
+    if (pipe(pipe_fds) != 0) Die(std::string("pipe: ") + std::strerror(errno));
+    queues[1].call_fd = pipe_fds[1];
+    std::printf("queue 1: call fd is the write end of a pipe\n");
+  }
+  if (a.scenario == "call-saturated") {
+    // Blocking (no EFD_NONBLOCK), counter at 0xfffffffffffffffe: one more write would wait.
+    const int efd = eventfd(0, EFD_CLOEXEC);
+    const uint64_t max = 0xfffffffffffffffeull;
+    if (efd < 0 || write(efd, &max, 8) != 8) Die(std::string("eventfd: ") + std::strerror(errno));
+    queues[1].call_fd = efd;
+    std::printf("queue 1: call fd is a blocking eventfd at its maximum count\n");
+  }
   if (a.scenario == "ring-outside") {
     queues[1].used = kNowhere;
     std::printf("queue 1: %s at 0xdead0000, outside every region\n", a.packed ? "device event area" : "used ring");
@@ -269,6 +336,12 @@ int main(int argc, char** argv) {
     } bad{{uint32_t(Request::kSetVringNum), kVhostUserVersion, 4}, kSize};
     r = fe.connection().SendRaw(&bad, sizeof bad);
     std::printf("sent SET_VRING_NUM with a 4-byte payload: %s\n", r.ok() ? "ok" : r.message.c_str());
+  }
+
+  if (r.ok() && a.scenario == "call-saturated") {
+    const uint64_t n = Traffic(q[1], pool, 2000);
+    std::printf("the device took %llu frames in 2 s%s\n", (unsigned long long)n, fe.Disconnected() ? " and then hung up" : "");
+    return n > 0 && !fe.Disconnected() ? 0 : 2;
   }
 
   // Wait for the device to hang up, reading (and printing) whatever it still sends.
