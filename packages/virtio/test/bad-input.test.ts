@@ -297,9 +297,9 @@ describe('a vhost-user device port under attack, in a two-port appliance', () =>
           s.survives ? /the device took [1-9]\d* frames in 2 s\n/ : s.nack ? /refused it and kept the connection/ : /the device dropped the connection|set-up ended/,
         );
       } finally {
+        Atomics.store(ctl, 6, 0);
         await terminate(child);
       }
-      Atomics.store(ctl, 6, 0);
       await until('the attacked link to go down', () => Atomics.load(ctl, 1) === 0);
       const after = await snapshot();
       const a = after.attacked;
