@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -709,6 +710,37 @@ TEST(vhost_user_bad_input_rejected) {
       Message m(Request::kSetVringKick);
       m.SetU64(0);
       CHECK(Rejected(t.Send(m), VuError::kBadFdCount, "0 fds, expected 1", "kick without fd"));
+    }
+    // Kick and call fds must be eventfds: a pipe or a socket nobody reads would block the
+    // device's thread once full (it writes call fds); other anonymous inodes are refused too.
+    {
+      int p[2], sv[2];
+      CHECK(pipe(p) == 0);
+      CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+      const int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+      struct {
+        int fd;
+        Request r;
+        const char* text;
+      } cases[] = {{p[1], Request::kSetVringCall, "SET_VRING_CALL: queue 1: the fd is a pipe, not an eventfd"},
+                   {sv[0], Request::kSetVringKick, "SET_VRING_KICK: queue 1: the fd is a socket, not an eventfd"},
+                   {mem.fd, Request::kSetVringCall, "the fd is a regular file, not an eventfd"},
+                   {tfd, Request::kSetVringCall, "the fd is another kind of anonymous inode, not an eventfd"}};
+      for (const auto& c : cases) {
+        Raw t;
+        Message m(c.r);
+        m.SetU64(1);
+        CHECK(Rejected(t.Send(m, &c.fd, 1), VuError::kBadFdKind, c.text, "fd kind"));
+        CHECK(!t.be.connected());
+        CHECK_EQ(t.be.queue(1).call_fd, -1);
+      }
+      const int efd = eventfd(0, EFD_CLOEXEC);
+      Raw t;
+      Message m(Request::kSetVringCall);
+      m.SetU64(1);
+      CHECK(t.Send(m, &efd, 1).ok());
+      CHECK(t.be.connected() && t.be.queue(1).call_fd >= 0);
+      for (int fd : {p[0], p[1], sv[0], sv[1], tfd, efd}) close(fd);
     }
     {
       Raw t;

@@ -3,6 +3,8 @@
 // wrap-around, chains, indirect tables, IN_ORDER batches, EVENT_IDX kick / notify decisions
 // against the spec's rule, a randomized test with out-of-order completion, two threads
 // streaming 10M buffers, and malformed rings the device (and driver) must reject.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -1063,6 +1065,47 @@ TEST(virtio_malformed_write_order) {
     }
     ExpectBroken(r.dev, Pop(r), kVqWriteOrder, "descriptor 1: device-readable descriptor after");
   }
+}
+
+// The spec caps a chain at 2^32 bytes; the device's totals are 32-bit. 2 GiB + 2 GiB + 100
+// would otherwise be seen as a 100-byte buffer with 4 GiB of segments behind it. The region
+// is an address-space reservation only: the device translates addresses, it reads nothing.
+TEST(virtio_malformed_chain_bytes_overflow) {
+  const size_t big_size = (size_t(2) << 30) + 4096;
+  void* big = mmap(nullptr, big_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (!CHECK(big != MAP_FAILED)) return;
+  const uint64_t a = G(big);
+  for (bool packed : {false, true}) {
+    for (uint16_t w : {uint16_t(0), kDescWrite}) {
+      // The first set adds up to 2^32 (one byte too many, in the last descriptor), the
+      // second to 2^32 - 1 (the largest total a chain may have here).
+      for (bool over : {true, false}) {
+        Rig r(Cfg(8, packed));
+        if (!CHECK(r.map.Add(a, big_size, big))) break;
+        const uint32_t lens[3] = {0x80000000u, over ? 0x7fffffffu : 0x7fffff00u, over ? 1u : 0xffu};
+        if (packed) {
+          r.PDesc()[1] = PackedDesc{a, lens[1], 0, uint16_t(w | kDescNext | kDescAvail)};
+          r.PDesc()[2] = PackedDesc{a, lens[2], 0, uint16_t(w | kDescAvail)};
+          r.PackedPut(0, a, lens[0], 0, uint16_t(w | kDescNext));
+        } else {
+          r.SDesc()[0] = SplitDesc{a, lens[0], uint16_t(w | kDescNext), 1};
+          r.SDesc()[1] = SplitDesc{a, lens[1], uint16_t(w | kDescNext), 2};
+          r.SDesc()[2] = SplitDesc{a, lens[2], w, 0};
+          r.SplitPost(0);
+        }
+        Chain c[2];
+        Segment sg[8];
+        const int32_t got = r.dev.PopAvail(c, 2, sg, 8);
+        if (over) {
+          ExpectBroken(r.dev, got, kVqChainBytes, "descriptor 2: the chain's buffers add up to 4 GiB or more");
+        } else {
+          CHECK_EQ(got, 1);
+          CHECK_EQ(w ? c[0].write_len : c[0].read_len, 0xffffffffu);
+        }
+      }
+    }
+  }
+  munmap(big, big_size);
 }
 
 TEST(virtio_malformed_packed_chain_and_ids) {

@@ -27,6 +27,7 @@
 //              txErrors, the reason kept in error(), the device reset (connection dropped,
 //              memory unmapped); a server waits for the next frontend, a client reconnects.
 #include <linux/if_ether.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,6 +132,10 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   void Fault(uint32_t pair, PortCounter counter, const std::string& why);
   void Notify(DevQueue& Q) {
     if (Q.call_fd < 0 || !Q.ring.NotifyNeeded()) return;
+    // The frontend owns the eventfd's flags and counter: a blocking one at its maximum would
+    // block this write (and the thread's other ports). At its maximum it is signalled anyway.
+    pollfd pf{Q.call_fd, POLLOUT, 0};
+    if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT)) return;
     const uint64_t one = 1;
     if (write(Q.call_fd, &one, 8) < 0) {}  // a full eventfd counter is still a notification
   }

@@ -68,6 +68,32 @@ bool WaitFd(int fd, short events, int timeout_ms) {
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+// What fd is when it is not an eventfd ("a pipe", ...), or nullptr for an eventfd. The device
+// writes call fds from its data-path thread: a pipe or socket that nobody reads would block
+// it once full, with every other port of that thread. Eventfds are anonymous inodes, told
+// apart by their /proc link; without /proc any anonymous inode passes (writes to the other
+// kinds fail at once, they never block).
+const char* NotEventfd(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return "not open";
+  switch (st.st_mode & S_IFMT) {
+    case 0: break;  // an anonymous inode
+    case S_IFIFO: return "a pipe";
+    case S_IFSOCK: return "a socket";
+    case S_IFREG: return "a regular file";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFDIR: return "a directory";
+    default: return "not an anonymous inode";
+  }
+  char path[40], link[64];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(path, link, sizeof link - 1);
+  if (n < 0) return nullptr;  // no /proc: cannot tell the anonymous inodes apart
+  link[n] = 0;
+  return std::strcmp(link, "anon_inode:[eventfd]") == 0 ? nullptr : "another kind of anonymous inode";
+}
+
 }  // namespace
 
 const char* RequestName(uint32_t r) {
@@ -121,6 +147,7 @@ const char* VuErrorName(VuError e) {
     case VuError::kBadVersion: return "bad_version";
     case VuError::kBadSize: return "bad_size";
     case VuError::kBadFdCount: return "bad_fd_count";
+    case VuError::kBadFdKind: return "bad_fd_kind";
     case VuError::kTooManyRegions: return "too_many_regions";
     case VuError::kBadRegion: return "bad_region";
     case VuError::kBadAddress: return "bad_address";
@@ -968,6 +995,11 @@ VuResult Backend::SetVringFd(Message& m, bool kick) {
   if (index >= queues_.size())
     return VuFail(VuError::kBadIndex, std::string(name) + ": queue " + std::to_string(index) +
                                           " over the " + std::to_string(queues_.size()) + " queues");
+  if (want) {
+    if (const char* kind = NotEventfd(m.fds[0]))
+      return VuFail(VuError::kBadFdKind, std::string(name) + ": queue " + std::to_string(index) +
+                                             ": the fd is " + kind + ", not an eventfd");
+  }
   StopQueue(index, StopReason::kReconfigured);
   QueueState& q = queues_[index];
   int& slot = kick ? q.kick_fd : q.call_fd;

@@ -190,6 +190,7 @@ enum class VuError : int32_t {
   kBadVersion,       // header flags: version is not 1, or reply flags wrong
   kBadSize,          // payload size does not match the request
   kBadFdCount,       // number of file descriptors does not match the request
+  kBadFdKind,        // a vring kick / call fd that is not an eventfd
   kTooManyRegions,   // nregions > 8 or 0
   kBadRegion,        // zero size, overflow, beyond the file, overlap, mmap failure
   kBadAddress,       // an address outside the memory regions, or misaligned

@@ -123,6 +123,7 @@ const char* VqErrorName(int32_t code) {
     case kVqNotPopped: return "VQ_NOT_POPPED";
     case kVqSegmentSpace: return "VQ_SEGMENT_SPACE";
     case kVqChainInvalid: return "VQ_CHAIN_INVALID";
+    case kVqChainBytes: return "VQ_CHAIN_BYTES";
     default: return "VQ_UNKNOWN";
   }
 }
@@ -655,6 +656,11 @@ inline int32_t DeviceQueue::Emit(uint64_t addr, uint32_t len, bool write, bool* 
                 where, where_idx);
   *seen_write |= write;
   if (len == 0) return 1;  // nothing to read or write: no segment
+  // The spec caps a chain at 2^32 bytes (split-ring.tex, "Drivers MUST NOT add a descriptor
+  // chain longer than 2^32 bytes in total"). The totals are 32-bit: without this a chain of
+  // 2 GiB + 2 GiB + 100 bytes would report 100 readable bytes while its segments hold 4 GiB.
+  if (uint64_t(c->read_len) + c->write_len + len > UINT32_MAX)
+    return Fail(kVqChainBytes, "%s %u: the chain's buffers add up to 4 GiB or more", where, where_idx);
   uint8_t* p = map_->Translate(addr, len);
   if (p == nullptr)
     return Fail(kVqBadAddress, "%s %u: buffer 0x%llx+%u outside guest memory", where, where_idx,

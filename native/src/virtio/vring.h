@@ -124,6 +124,7 @@ enum VqError : int32_t {
   kVqNotPopped = -114,             // (device) PushUsed of a buffer that was not popped
   kVqSegmentSpace = -115,          // (device) one chain has more segments than max_segs
   kVqChainInvalid = -116,          // (driver) AddChain of 0 entries or more than fit
+  kVqChainBytes = -117,            // a chain's lengths add up to more than 2^32 - 1 bytes
 };
 const char* VqErrorName(int32_t code);
 
