@@ -1,0 +1,199 @@
+// The router with a virtual machine on one port: our vhost-user device (a `vhostUser` port of
+// the router) serving a Linux guest in QEMU (Debian's kernel, its virtio_net driver, a busybox
+// initramfs), and a network namespace on the other port (AF_PACKET on a veth).
+//
+//   h1 (10.231.1.2) eth0 ── veth ── p0 (afPacket, 10.231.1.1)  vnf-router in rt
+//                                   vm (vhostUser, 10.0.2.1) ── vm.sock ── QEMU: guest eth0 (10.0.2.2, default via 10.0.2.1)
+//
+// The router starts first, with no frontend on its socket: the port's link is down and the
+// router runs anyway. Then, for each ring layout in turn, a guest boots on the same socket;
+// its link must come up, h1 and the guest ping each other through the router (each side's ARP
+// crossing our device: the router resolves the guest, the guest resolves the router), and the
+// counters of the router's vm port must equal what the guest's kernel counted on its eth0.
+// The guest then powers off (the frontend goes away): the router keeps running and answers h1,
+// and the next layout's guest attaches to the same port.
+//
+// Under TCG a boot takes 5-30 s depending on the machine's load; the guest's console is printed
+// when a test fails.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADDRS, MACS, netnsUnavailable, Topology } from '@vnf-sdk/netns';
+import { itWhen } from '@vnf-sdk/test-support';
+import { featureNames, hasFeature, prepareGuestKernel, QemuGuest, qemuUnavailable, VIRTIO_NET_F } from '@vnf-sdk/virtio-peers';
+import { afterAll, beforeAll, describe, expect, onTestFailed } from 'vitest';
+import { CLI, RouterProcess, type RouterStats } from './router-process.js';
+
+const reason = netnsUnavailable(['ping']) ?? qemuUnavailable() ?? (existsSync(CLI) ? null : 'dist/cli.js is not built (npm run build)');
+
+/** The VM's network, behind the router's `vm` port. */
+const VM = { router: '10.0.2.1', guest: '10.0.2.2', prefixLen: 24, routerMac: '02:00:0a:00:02:01', guestMac: '52:54:00:0a:00:02' } as const;
+/** ARP (and other control frames) that may cross a link during a measured window. */
+const SLACK = 4;
+const PINGS = 5;
+
+/** eth0's packet counters as the guest's kernel counts them. */
+interface GuestCounters {
+  rx: number;
+  tx: number;
+}
+
+async function guestCounters(guest: QemuGuest): Promise<GuestCounters> {
+  const r = await guest.exec('cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets');
+  const [rx, tx] = r.output.trim().split(/\s+/).map(Number);
+  if (r.code !== 0 || !Number.isInteger(rx) || !Number.isInteger(tx)) throw new Error(`cannot read the guest's eth0 counters: ${r.output}`);
+  return { rx: rx!, tx: tx! };
+}
+
+/** busybox ping's summary: `N packets transmitted, M packets received`, and the TTLs of the replies. */
+function busyboxPing(output: string): { transmitted: number; received: number; ttls: number[] } {
+  const m = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
+  return { transmitted: Number(m?.[1] ?? -1), received: Number(m?.[2] ?? -1), ttls: [...output.matchAll(/ttl=(\d+)/g)].map((x) => Number(x[1])) };
+}
+
+const portDelta = (after: RouterStats, before: RouterStats, port: string, field: 'rxPackets' | 'txPackets') => after.ports[port]![field] - before.ports[port]![field];
+
+describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
+  let topo: Topology | undefined;
+  let router: RouterProcess | undefined;
+  let guest: QemuGuest | undefined;
+  let socket = '';
+
+  /** On failure: the guest's console and the router's output (the test's own words are not enough under TCG). */
+  const showOnFailure = () =>
+    onTestFailed(() => {
+      if (guest) console.log(`guest console (${guest.opts.packed ? 'packed' : 'split'} ring):\n${guest.console.slice(-8000)}`);
+      if (router) console.log(`vnf-router stdout (last lines):\n${router.stdout.split('\n').filter((l) => !l.startsWith('{')).join('\n')}\n${router.stdout.slice(-2000)}\nstderr:\n${router.stderr}`);
+    });
+
+  beforeAll(async () => {
+    if (reason !== null) return;
+    prepareGuestKernel(); // synchronous and a 70 MB download the first time: before anything runs
+    topo = await Topology.create({ router: 'appliance', promisc: true });
+    socket = join(topo.workDir, 'vm.sock');
+    router = await RouterProcess.start(topo, {
+      ports: [
+        { name: 'p0', driver: 'afPacket', ifname: 'p0', mac: MACS.rtP0, address: `${ADDRS.rtP0}/${ADDRS.prefixLen}` },
+        { name: 'vm', driver: 'vhostUser', path: socket, mac: VM.routerMac, address: `${VM.router}/${VM.prefixLen}` },
+      ],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await guest?.stop();
+    if (router && router.child.exitCode === null && router.child.signalCode === null) await router.stop();
+    await topo?.destroy();
+  }, 60_000);
+
+  itWhen(reason, 'runs with no frontend on its vhost-user socket (the link is down)', async () => {
+    showOnFailure();
+    // The worker prints the line as it opens the port; a worker's console reaches stdout late.
+    for (let i = 0; i < 50 && !/port vm: vhost-user/.test(router!.stdout); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(router!.stdout).toMatch(/port vm: vhost-user device on .*vm\.sock \(listening\), link down until a frontend attaches/);
+    expect(existsSync(socket)).toBe(true);
+    const p = await topo!.ping('h1', ADDRS.rtP0, { count: 2 });
+    expect(p, p.output).toMatchObject({ received: 2, ttl: 64 });
+  });
+
+  for (const packed of [false, true]) {
+    const ring = packed ? 'packed' : 'split';
+
+    itWhen(
+      reason,
+      `${ring} ring: a guest boots on the socket and its link comes up`,
+      async () => {
+        showOnFailure();
+        guest = QemuGuest.boot({
+          socket,
+          packed,
+          mac: VM.guestMac,
+          ip: `${VM.guest}/${VM.prefixLen}`,
+          gateway: VM.router,
+          timeoutSeconds: 300,
+        });
+        expect(await guest.waitMarker('link', 120_000)).toBe('operstate=up carrier=1');
+        const f = await guest.features();
+        console.log(`[vm-guest] ${ring} ring: guest driver features ${featureNames(f).join(' ')}`);
+        expect(hasFeature(f, VIRTIO_NET_F.VERSION_1!)).toBe(true);
+        expect(hasFeature(f, VIRTIO_NET_F.RING_PACKED!)).toBe(packed);
+        await guest.waitMarker('ready', 30_000);
+      },
+      180_000,
+    );
+
+    itWhen(reason, `${ring} ring: h1 pings the guest (the router resolves it by ARP through our device)`, async () => {
+      showOnFailure();
+      const p = await topo!.ping('h1', VM.guest, { count: 3, waitSeconds: 3 });
+      expect(p, p.output).toMatchObject({ transmitted: 3, received: 3, ttl: 63 });
+      // The guest learnt the router's MAC from the router's ARP request (or asked for it).
+      const arp = await guest!.exec('cat /proc/net/arp');
+      expect(arp.output).toMatch(new RegExp(`^${VM.router.replace(/\./g, '\\.')}\\s.*${VM.routerMac}`, 'm'));
+    }, 60_000);
+
+    itWhen(reason, `${ring} ring: the guest pings h1 and the router`, async () => {
+      showOnFailure();
+      const h1 = busyboxPing((await guest!.exec(`ping -c 3 -W 3 ${ADDRS.h1}`, 60_000)).output);
+      expect(h1).toEqual({ transmitted: 3, received: 3, ttls: [63, 63, 63] });
+      const rt = busyboxPing((await guest!.exec(`ping -c 2 -W 3 ${VM.router}`, 60_000)).output);
+      expect(rt).toEqual({ transmitted: 2, received: 2, ttls: [64, 64] });
+    }, 120_000);
+
+    itWhen(reason, `${ring} ring: the router's vm port counts exactly what the guest sent and received`, async () => {
+      showOnFailure();
+      const g0 = await guestCounters(guest!);
+      const r0 = await router!.settledStats();
+      const h1a = topo!.ifStatsSync('h1', 'eth0');
+      const out = busyboxPing((await guest!.exec(`ping -c ${PINGS} -W 3 ${ADDRS.h1}`, 60_000)).output);
+      const r1 = await router!.settledStats();
+      const g1 = await guestCounters(guest!);
+      const h1b = topo!.ifStatsSync('h1', 'eth0');
+      expect(out.received).toBe(PINGS);
+      const vmRx = portDelta(r1, r0, 'vm', 'rxPackets');
+      const vmTx = portDelta(r1, r0, 'vm', 'txPackets');
+      console.log(
+        `[vm-guest] ${ring} ring: ${PINGS} pings: guest tx ${g1.tx - g0.tx} rx ${g1.rx - g0.rx}; router vm rx ${vmRx} tx ${vmTx}, ` +
+          `p0 tx ${portDelta(r1, r0, 'p0', 'txPackets')} rx ${portDelta(r1, r0, 'p0', 'rxPackets')}; h1 rx ${h1b.rxPackets - h1a.rxPackets} tx ${h1b.txPackets - h1a.txPackets}`,
+      );
+      // Our device received every frame the guest's driver handed over and delivered every
+      // frame the router sent to the guest: the two sides of the rings agree exactly.
+      expect(vmRx).toBe(g1.tx - g0.tx);
+      expect(vmTx).toBe(g1.rx - g0.rx);
+      expect(vmTx).toBe(r1.steps['port:vm']! - r0.steps['port:vm']!);
+      // ... and that is the echo requests and replies, plus at most a few ARP frames.
+      for (const n of [vmRx, vmTx]) {
+        expect(n).toBeGreaterThanOrEqual(PINGS);
+        expect(n).toBeLessThanOrEqual(PINGS + SLACK);
+      }
+      expect(portDelta(r1, r0, 'p0', 'txPackets')).toBe(h1b.rxPackets - h1a.rxPackets);
+      expect(portDelta(r1, r0, 'p0', 'rxPackets')).toBe(h1b.txPackets - h1a.txPackets);
+      const vm = (s: RouterStats) => s.ports.vm!;
+      expect(vm(r1).rxErrors + vm(r1).txErrors + vm(r1).rxDrops + vm(r1).txDrops, 'vm port errors and drops').toBe(0);
+      expect(r1.drops['runtime:tx-full:vm'] ?? 0, 'frames the vm port did not take').toBe(r0.drops['runtime:tx-full:vm'] ?? 0);
+    }, 120_000);
+
+    itWhen(reason, `${ring} ring: the guest powers off; the router keeps running and answers h1`, async () => {
+      showOnFailure();
+      const g = guest!;
+      await g.stop();
+      guest = undefined;
+      expect(g.child.exitCode).toBe(0); // powered off, not killed
+      // Still there, still counting, and the socket still listens for the next frontend.
+      await router!.nextStats();
+      expect(router!.child.exitCode).toBeNull();
+      expect(existsSync(socket)).toBe(true);
+      const p = await topo!.ping('h1', ADDRS.rtP0, { count: 2 });
+      expect(p, p.output).toMatchObject({ received: 2, ttl: 64 });
+      // Nothing reaches the guest now: the router's frames for it are dropped, not queued.
+      const gone = await topo!.ping('h1', VM.guest, { count: 2, waitSeconds: 1 });
+      expect(gone.received).toBe(0);
+    }, 60_000);
+  }
+
+  itWhen(reason, 'stops on SIGTERM with its final counters', async () => {
+    showOnFailure();
+    const { code, signal } = await router!.stop('SIGTERM');
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(router!.stats.at(-1)!.final).toBe(true);
+    expect(topo!.processes.size).toBe(0);
+    expect(existsSync(socket), 'the listening socket goes with the port').toBe(false);
+  });
+});
