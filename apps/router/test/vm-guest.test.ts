@@ -15,21 +15,26 @@
 //
 // Under TCG a boot takes 5-30 s depending on the machine's load; the guest's console is printed
 // when a test fails.
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADDRS, MACS, netnsUnavailable, Topology } from '@vnf-sdk/netns';
 import { itWhen } from '@vnf-sdk/test-support';
-import { featureNames, hasFeature, prepareGuestKernel, QemuGuest, qemuUnavailable, VIRTIO_NET_F } from '@vnf-sdk/virtio-peers';
+import { BUSYBOX, featureNames, hasFeature, prepareGuestKernel, QemuGuest, qemuUnavailable, VIRTIO_NET_F } from '@vnf-sdk/virtio-peers';
 import { afterAll, beforeAll, describe, expect, onTestFailed } from 'vitest';
 import { CLI, RouterProcess, type RouterStats } from './router-process.js';
 
-const reason = netnsUnavailable(['ping']) ?? qemuUnavailable() ?? (existsSync(CLI) ? null : 'dist/cli.js is not built (npm run build)');
+const reason = netnsUnavailable(['ping', 'ss']) ?? qemuUnavailable() ?? (existsSync(CLI) ? null : 'dist/cli.js is not built (npm run build)');
 
 /** The VM's network, behind the router's `vm` port. */
 const VM = { router: '10.0.2.1', guest: '10.0.2.2', prefixLen: 24, routerMac: '02:00:0a:00:02:01', guestMac: '52:54:00:0a:00:02' } as const;
 /** ARP (and other control frames) that may cross a link during a measured window. */
 const SLACK = 4;
 const PINGS = 5;
+/** The TCP transfer from the guest to h1: size and port. */
+const BLOB_KIB = 4096;
+const TCP_PORT = 5001;
 
 /** eth0's packet counters as the guest's kernel counts them. */
 interface GuestCounters {
@@ -48,6 +53,24 @@ async function guestCounters(guest: QemuGuest): Promise<GuestCounters> {
 function busyboxPing(output: string): { transmitted: number; received: number; ttls: number[] } {
   const m = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
   return { transmitted: Number(m?.[1] ?? -1), received: Number(m?.[2] ?? -1), ttls: [...output.matchAll(/ttl=(\d+)/g)].map((x) => Number(x[1])) };
+}
+
+/** What a listener received: its length and MD5, once it exited (the connection closed). */
+function received(child: ChildProcess, timeoutMs: number): Promise<{ bytes: number; md5: string; code: number | null }> {
+  const hash = createHash('md5');
+  let bytes = 0;
+  child.stdout!.on('data', (d: Buffer) => {
+    hash.update(d);
+    bytes += d.length;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the listener did not finish within ${timeoutMs} ms (${bytes} bytes so far)`)), timeoutMs);
+    // 'close', not 'exit': every byte of stdout has been read by then.
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ bytes, md5: hash.digest('hex'), code });
+    });
+  });
 }
 
 const portDelta = (after: RouterStats, before: RouterStats, port: string, field: 'rxPackets' | 'txPackets') => after.ports[port]![field] - before.ports[port]![field];
@@ -169,6 +192,43 @@ describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
       expect(vm(r1).rxErrors + vm(r1).txErrors + vm(r1).rxDrops + vm(r1).txDrops, 'vm port errors and drops').toBe(0);
       expect(r1.drops['runtime:tx-full:vm'] ?? 0, 'frames the vm port did not take').toBe(r0.drops['runtime:tx-full:vm'] ?? 0);
     }, 120_000);
+
+    itWhen(reason, `${ring} ring: ${BLOB_KIB} KiB over TCP from the guest (busybox nc) reach h1 intact`, async () => {
+      showOnFailure();
+      const made = await guest!.exec(`dd if=/dev/urandom of=/tmp/blob bs=1024 count=${BLOB_KIB} 2>/dev/null && md5sum /tmp/blob`, 60_000);
+      const md5 = /^([0-9a-f]{32})\s/m.exec(made.output)?.[1];
+      expect(md5, made.output).toBeDefined();
+      // stdin stays open (a pipe never written): busybox nc half-closes the connection at
+      // EOF on stdin, and the guest's nc would stop sending when it sees that.
+      const listener = topo!.spawn('h1', BUSYBOX, ['nc', '-l', '-p', String(TCP_PORT)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        const got = received(listener, 150_000);
+        for (let i = 0; i < 50; i++) {
+          if ((await topo!.exec('h1', 'ss', ['-Hltn', `sport = :${TCP_PORT}`])).stdout.trim()) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const r0 = await router!.settledStats();
+        const t0 = Date.now();
+        const send = await guest!.exec(`nc ${ADDRS.h1} ${TCP_PORT} < /tmp/blob`, 150_000);
+        const h1 = await got;
+        const seconds = (Date.now() - t0) / 1000;
+        const r1 = await router!.settledStats();
+        console.log(
+          `[vm-guest] ${ring} ring: ${BLOB_KIB} KiB guest -> h1 over TCP in ${seconds.toFixed(1)} s (${((BLOB_KIB * 8192) / seconds / 1e6).toFixed(1)} Mbit/s under TCG); ` +
+            `router vm rx ${portDelta(r1, r0, 'vm', 'rxPackets')} tx ${portDelta(r1, r0, 'vm', 'txPackets')}`,
+        );
+        expect(send.code, send.output).toBe(0);
+        expect(h1).toEqual({ bytes: BLOB_KIB * 1024, md5, code: 0 });
+        // Full-sized segments came through our device (no TSO offered: the guest segments to its MTU).
+        expect(portDelta(r1, r0, 'vm', 'rxPackets')).toBeGreaterThan((BLOB_KIB * 1024) / 1500);
+        const vm = r1.ports.vm!;
+        expect(vm.rxErrors + vm.txErrors + vm.rxDrops + vm.txDrops, 'vm port errors and drops').toBe(0);
+        expect(r1.drops['runtime:tx-full:vm'] ?? 0, 'frames the vm port did not take').toBe(r0.drops['runtime:tx-full:vm'] ?? 0);
+      } finally {
+        listener.stdin!.end();
+        if (listener.exitCode === null && listener.signalCode === null) listener.kill('SIGKILL');
+      }
+    }, 240_000);
 
     itWhen(reason, `${ring} ring: the guest powers off; the router keeps running and answers h1`, async () => {
       showOnFailure();
