@@ -75,45 +75,78 @@ function received(child: ChildProcess, timeoutMs: number): Promise<{ bytes: numb
 
 const portDelta = (after: RouterStats, before: RouterStats, port: string, field: 'rxPackets' | 'txPackets') => after.ports[port]![field] - before.ports[port]![field];
 
-describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
-  let topo: Topology | undefined;
-  let router: RouterProcess | undefined;
-  let guest: QemuGuest | undefined;
-  let socket = '';
+/** The router's config: p0 on rt's veth toward h1, vm a vhost-user device on `socket`. */
+function routerConfig(socket: string, vm: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ports: [
+      { name: 'p0', driver: 'afPacket', ifname: 'p0', mac: MACS.rtP0, address: `${ADDRS.rtP0}/${ADDRS.prefixLen}` },
+      { name: 'vm', driver: 'vhostUser', path: socket, mac: VM.routerMac, address: `${VM.router}/${VM.prefixLen}`, ...vm },
+    ],
+  };
+}
 
-  /** On failure: the guest's console and the router's output (the test's own words are not enough under TCG). */
-  const showOnFailure = () =>
+/** The guest's config: eth0 at 10.0.2.2/24, the default route via the router. */
+const GUEST = { mac: VM.guestMac, ip: `${VM.guest}/${VM.prefixLen}`, gateway: VM.router, timeoutSeconds: 300 } as const;
+
+/** A topology, the router in rt and a guest (one at a time); {@link close} ends whatever exists. */
+class Fixture {
+  topo: Topology | undefined;
+  router: RouterProcess | undefined;
+  guest: QemuGuest | undefined;
+  socket = '';
+
+  /** Builds h1 -- rt (h2 is left unused) and the socket's path; the kernel is fetched first (synchronous, 70 MB once). */
+  async create(): Promise<Topology> {
+    prepareGuestKernel();
+    this.topo = await Topology.create({ router: 'appliance', promisc: true });
+    this.socket = join(this.topo.workDir, 'vm.sock');
+    return this.topo;
+  }
+
+  /** On failure: the guest's console and the router's output (under TCG the assertion alone says little). */
+  showOnFailure(): void {
     onTestFailed(() => {
-      if (guest) console.log(`guest console (${guest.opts.packed ? 'packed' : 'split'} ring):\n${guest.console.slice(-8000)}`);
-      if (router) console.log(`vnf-router stdout (last lines):\n${router.stdout.split('\n').filter((l) => !l.startsWith('{')).join('\n')}\n${router.stdout.slice(-2000)}\nstderr:\n${router.stderr}`);
+      const g = this.guest;
+      if (g) console.log(`guest console (${g.opts.packed ? 'packed' : 'split'} ring):\n${g.console.slice(-8000)}`);
+      const r = this.router;
+      if (r) {
+        const last = r.stats.at(-1);
+        const drops = Object.fromEntries(Object.entries(last?.drops ?? {}).filter(([, n]) => n > 0));
+        const text = r.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('{"vnfRouterStats"'))
+          .join('\n');
+        console.log(`vnf-router:\n${text}\nlast counters: ports ${JSON.stringify(last?.ports)}, drops ${JSON.stringify(drops)}\nstderr:\n${r.stderr}`);
+      }
     });
+  }
+
+  async close(): Promise<void> {
+    await this.guest?.stop();
+    const r = this.router;
+    if (r && r.child.exitCode === null && r.child.signalCode === null) await r.stop();
+    await this.topo?.destroy();
+  }
+}
+
+describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
+  const f = new Fixture();
 
   beforeAll(async () => {
     if (reason !== null) return;
-    prepareGuestKernel(); // synchronous and a 70 MB download the first time: before anything runs
-    topo = await Topology.create({ router: 'appliance', promisc: true });
-    socket = join(topo.workDir, 'vm.sock');
-    router = await RouterProcess.start(topo, {
-      ports: [
-        { name: 'p0', driver: 'afPacket', ifname: 'p0', mac: MACS.rtP0, address: `${ADDRS.rtP0}/${ADDRS.prefixLen}` },
-        { name: 'vm', driver: 'vhostUser', path: socket, mac: VM.routerMac, address: `${VM.router}/${VM.prefixLen}` },
-      ],
-    });
+    const topo = await f.create();
+    f.router = await RouterProcess.start(topo, routerConfig(f.socket));
   }, 120_000);
 
-  afterAll(async () => {
-    await guest?.stop();
-    if (router && router.child.exitCode === null && router.child.signalCode === null) await router.stop();
-    await topo?.destroy();
-  }, 60_000);
+  afterAll(() => f.close(), 60_000);
 
   itWhen(reason, 'runs with no frontend on its vhost-user socket (the link is down)', async () => {
-    showOnFailure();
+    f.showOnFailure();
     // The worker prints the line as it opens the port; a worker's console reaches stdout late.
-    for (let i = 0; i < 50 && !/port vm: vhost-user/.test(router!.stdout); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(router!.stdout).toMatch(/port vm: vhost-user device on .*vm\.sock \(listening\), link down until a frontend attaches/);
-    expect(existsSync(socket)).toBe(true);
-    const p = await topo!.ping('h1', ADDRS.rtP0, { count: 2 });
+    for (let i = 0; i < 50 && !/port vm: vhost-user/.test(f.router!.stdout); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(f.router!.stdout).toMatch(/port vm: vhost-user device on .*vm\.sock \(listening\), link down until a frontend attaches/);
+    expect(existsSync(f.socket)).toBe(true);
+    const p = await f.topo!.ping('h1', ADDRS.rtP0, { count: 2 });
     expect(p, p.output).toMatchObject({ received: 2, ttl: 64 });
   });
 
@@ -124,51 +157,45 @@ describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
       reason,
       `${ring} ring: a guest boots on the socket and its link comes up`,
       async () => {
-        showOnFailure();
-        guest = QemuGuest.boot({
-          socket,
-          packed,
-          mac: VM.guestMac,
-          ip: `${VM.guest}/${VM.prefixLen}`,
-          gateway: VM.router,
-          timeoutSeconds: 300,
-        });
+        f.showOnFailure();
+        const guest = QemuGuest.boot({ socket: f.socket, packed, ...GUEST });
+        f.guest = guest;
         expect(await guest.waitMarker('link', 120_000)).toBe('operstate=up carrier=1');
-        const f = await guest.features();
-        console.log(`[vm-guest] ${ring} ring: guest driver features ${featureNames(f).join(' ')}`);
-        expect(hasFeature(f, VIRTIO_NET_F.VERSION_1!)).toBe(true);
-        expect(hasFeature(f, VIRTIO_NET_F.RING_PACKED!)).toBe(packed);
+        const features = await guest.features();
+        console.log(`[vm-guest] ${ring} ring: guest driver features ${featureNames(features).join(' ')}`);
+        expect(hasFeature(features, VIRTIO_NET_F.VERSION_1!)).toBe(true);
+        expect(hasFeature(features, VIRTIO_NET_F.RING_PACKED!)).toBe(packed);
         await guest.waitMarker('ready', 30_000);
       },
       180_000,
     );
 
     itWhen(reason, `${ring} ring: h1 pings the guest (the router resolves it by ARP through our device)`, async () => {
-      showOnFailure();
-      const p = await topo!.ping('h1', VM.guest, { count: 3, waitSeconds: 3 });
+      f.showOnFailure();
+      const p = await f.topo!.ping('h1', VM.guest, { count: 3, waitSeconds: 3 });
       expect(p, p.output).toMatchObject({ transmitted: 3, received: 3, ttl: 63 });
       // The guest learnt the router's MAC from the router's ARP request (or asked for it).
-      const arp = await guest!.exec('cat /proc/net/arp');
+      const arp = await f.guest!.exec('cat /proc/net/arp');
       expect(arp.output).toMatch(new RegExp(`^${VM.router.replace(/\./g, '\\.')}\\s.*${VM.routerMac}`, 'm'));
     }, 60_000);
 
     itWhen(reason, `${ring} ring: the guest pings h1 and the router`, async () => {
-      showOnFailure();
-      const h1 = busyboxPing((await guest!.exec(`ping -c 3 -W 3 ${ADDRS.h1}`, 60_000)).output);
+      f.showOnFailure();
+      const h1 = busyboxPing((await f.guest!.exec(`ping -c 3 -W 3 ${ADDRS.h1}`, 60_000)).output);
       expect(h1).toEqual({ transmitted: 3, received: 3, ttls: [63, 63, 63] });
-      const rt = busyboxPing((await guest!.exec(`ping -c 2 -W 3 ${VM.router}`, 60_000)).output);
+      const rt = busyboxPing((await f.guest!.exec(`ping -c 2 -W 3 ${VM.router}`, 60_000)).output);
       expect(rt).toEqual({ transmitted: 2, received: 2, ttls: [64, 64] });
     }, 120_000);
 
     itWhen(reason, `${ring} ring: the router's vm port counts exactly what the guest sent and received`, async () => {
-      showOnFailure();
-      const g0 = await guestCounters(guest!);
-      const r0 = await router!.settledStats();
-      const h1a = topo!.ifStatsSync('h1', 'eth0');
-      const out = busyboxPing((await guest!.exec(`ping -c ${PINGS} -W 3 ${ADDRS.h1}`, 60_000)).output);
-      const r1 = await router!.settledStats();
-      const g1 = await guestCounters(guest!);
-      const h1b = topo!.ifStatsSync('h1', 'eth0');
+      f.showOnFailure();
+      const g0 = await guestCounters(f.guest!);
+      const r0 = await f.router!.settledStats();
+      const h1a = f.topo!.ifStatsSync('h1', 'eth0');
+      const out = busyboxPing((await f.guest!.exec(`ping -c ${PINGS} -W 3 ${ADDRS.h1}`, 60_000)).output);
+      const r1 = await f.router!.settledStats();
+      const g1 = await guestCounters(f.guest!);
+      const h1b = f.topo!.ifStatsSync('h1', 'eth0');
       expect(out.received).toBe(PINGS);
       const vmRx = portDelta(r1, r0, 'vm', 'rxPackets');
       const vmTx = portDelta(r1, r0, 'vm', 'txPackets');
@@ -194,25 +221,25 @@ describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
     }, 120_000);
 
     itWhen(reason, `${ring} ring: ${BLOB_KIB} KiB over TCP from the guest (busybox nc) reach h1 intact`, async () => {
-      showOnFailure();
-      const made = await guest!.exec(`dd if=/dev/urandom of=/tmp/blob bs=1024 count=${BLOB_KIB} 2>/dev/null && md5sum /tmp/blob`, 60_000);
+      f.showOnFailure();
+      const made = await f.guest!.exec(`dd if=/dev/urandom of=/tmp/blob bs=1024 count=${BLOB_KIB} 2>/dev/null && md5sum /tmp/blob`, 60_000);
       const md5 = /^([0-9a-f]{32})\s/m.exec(made.output)?.[1];
       expect(md5, made.output).toBeDefined();
       // stdin stays open (a pipe never written): busybox nc half-closes the connection at
       // EOF on stdin, and the guest's nc would stop sending when it sees that.
-      const listener = topo!.spawn('h1', BUSYBOX, ['nc', '-l', '-p', String(TCP_PORT)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const listener = f.topo!.spawn('h1', BUSYBOX, ['nc', '-l', '-p', String(TCP_PORT)], { stdio: ['pipe', 'pipe', 'pipe'] });
       try {
         const got = received(listener, 150_000);
         for (let i = 0; i < 50; i++) {
-          if ((await topo!.exec('h1', 'ss', ['-Hltn', `sport = :${TCP_PORT}`])).stdout.trim()) break;
+          if ((await f.topo!.exec('h1', 'ss', ['-Hltn', `sport = :${TCP_PORT}`])).stdout.trim()) break;
           await new Promise((r) => setTimeout(r, 100));
         }
-        const r0 = await router!.settledStats();
+        const r0 = await f.router!.settledStats();
         const t0 = Date.now();
-        const send = await guest!.exec(`nc ${ADDRS.h1} ${TCP_PORT} < /tmp/blob`, 150_000);
+        const send = await f.guest!.exec(`nc ${ADDRS.h1} ${TCP_PORT} < /tmp/blob`, 150_000);
         const h1 = await got;
         const seconds = (Date.now() - t0) / 1000;
-        const r1 = await router!.settledStats();
+        const r1 = await f.router!.settledStats();
         console.log(
           `[vm-guest] ${ring} ring: ${BLOB_KIB} KiB guest -> h1 over TCP in ${seconds.toFixed(1)} s (${((BLOB_KIB * 8192) / seconds / 1e6).toFixed(1)} Mbit/s under TCG); ` +
             `router vm rx ${portDelta(r1, r0, 'vm', 'rxPackets')} tx ${portDelta(r1, r0, 'vm', 'txPackets')}`,
@@ -231,29 +258,56 @@ describe('vnf-router with a Linux guest in QEMU on its vhost-user port', () => {
     }, 240_000);
 
     itWhen(reason, `${ring} ring: the guest powers off; the router keeps running and answers h1`, async () => {
-      showOnFailure();
-      const g = guest!;
+      f.showOnFailure();
+      const g = f.guest!;
       await g.stop();
-      guest = undefined;
+      f.guest = undefined;
       expect(g.child.exitCode).toBe(0); // powered off, not killed
       // Still there, still counting, and the socket still listens for the next frontend.
-      await router!.nextStats();
-      expect(router!.child.exitCode).toBeNull();
-      expect(existsSync(socket)).toBe(true);
-      const p = await topo!.ping('h1', ADDRS.rtP0, { count: 2 });
+      await f.router!.nextStats();
+      expect(f.router!.child.exitCode).toBeNull();
+      expect(existsSync(f.socket)).toBe(true);
+      const p = await f.topo!.ping('h1', ADDRS.rtP0, { count: 2 });
       expect(p, p.output).toMatchObject({ received: 2, ttl: 64 });
       // Nothing reaches the guest now: the router's frames for it are dropped, not queued.
-      const gone = await topo!.ping('h1', VM.guest, { count: 2, waitSeconds: 1 });
+      const before = await f.router!.settledStats();
+      const gone = await f.topo!.ping('h1', VM.guest, { count: 2, waitSeconds: 1 });
       expect(gone.received).toBe(0);
+      const after = await f.router!.settledStats();
+      expect((after.drops['runtime:tx-full:vm'] ?? 0) - (before.drops['runtime:tx-full:vm'] ?? 0)).toBeGreaterThanOrEqual(2);
     }, 60_000);
   }
 
   itWhen(reason, 'stops on SIGTERM with its final counters', async () => {
-    showOnFailure();
-    const { code, signal } = await router!.stop('SIGTERM');
+    f.showOnFailure();
+    const { code, signal } = await f.router!.stop('SIGTERM');
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    expect(router!.stats.at(-1)!.final).toBe(true);
-    expect(topo!.processes.size).toBe(0);
-    expect(existsSync(socket), 'the listening socket goes with the port').toBe(false);
+    expect(f.router!.stats.at(-1)!.final).toBe(true);
+    expect(f.topo!.processes.size).toBe(0);
+    expect(existsSync(f.socket), 'the listening socket goes with the port').toBe(false);
   });
+});
+
+describe('vnf-router connecting to a listening QEMU (vhostUser client)', () => {
+  const f = new Fixture();
+  afterAll(() => f.close(), 60_000);
+
+  itWhen(
+    reason,
+    'QEMU listens, the router connects: the link comes up and h1 and the guest ping each other',
+    async () => {
+      f.showOnFailure();
+      const topo = await f.create();
+      // QEMU first (server=on, wait=off: the guest boots while QEMU waits for a back-end),
+      // then the router, whose port connects within its 5 s.
+      f.guest = QemuGuest.boot({ socket: f.socket, server: true, ...GUEST });
+      f.router = await RouterProcess.start(topo, routerConfig(f.socket, { client: true }));
+      expect(await f.guest.waitMarker('link', 120_000)).toBe('operstate=up carrier=1');
+      const p = await topo.ping('h1', VM.guest, { count: 3, waitSeconds: 3 });
+      expect(p, p.output).toMatchObject({ transmitted: 3, received: 3, ttl: 63 });
+      const back = busyboxPing((await f.guest.exec(`ping -c 3 -W 3 ${ADDRS.h1}`, 60_000)).output);
+      expect(back).toEqual({ transmitted: 3, received: 3, ttls: [63, 63, 63] });
+    },
+    240_000,
+  );
 });
