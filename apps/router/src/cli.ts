@@ -11,17 +11,34 @@ import { ConntrackTable } from '@vnf-sdk/conntrack';
 import { Nat } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { Pipeline, type PipelineStats } from '@vnf-sdk/pipeline';
-import { loadAclRules, loadConfig, type RouterConfig } from './config.js';
+import { loadAclRules, loadConfig, type PortDriver, type RouterConfig } from './config.js';
 import { numberToIpv4 } from './lpm.js';
 
 const USAGE = 'usage: vnf-router <config.json> [--check]';
+
+const pairs = (n: number) => `${n} queue pair${n === 1 ? '' : 's'}`;
+
+/** Where a port's packets come from and go: its driver and what it opens. */
+function portWhere(d: PortDriver): string {
+  switch (d.type) {
+    case 'pcap':
+      return `pcap${d.rx ? ` rx ${d.rx}` : ''}${d.tx ? ` tx ${d.tx}` : ''}`;
+    case 'afXdp':
+      return `afXdp ${d.ifname} queue ${d.queue}`;
+    case 'vhostUser':
+      return `vhostUser ${d.path}${d.client ? ' (client)' : ''}, ${pairs(d.queues)}`;
+    case 'virtioUser':
+      return `virtioUser ${d.path}${d.server ? ' (server)' : ''}${d.packed ? ', packed ring' : ''}, ${pairs(d.queues)}`;
+    default:
+      return `${d.type} ${d.ifname}`;
+  }
+}
 
 export function describe(config: RouterConfig): string {
   const lines: string[] = [];
   for (const p of config.ports) {
     const d = p.driver;
-    const where =
-      d.type === 'pcap' ? `pcap${d.rx ? ` rx ${d.rx}` : ''}${d.tx ? ` tx ${d.tx}` : ''}` : d.type === 'afXdp' ? `afXdp ${d.ifname} queue ${d.queue}` : `${d.type} ${d.ifname}`;
+    const where = portWhere(d);
     const mac = [...p.mac].map((x) => x.toString(16).padStart(2, '0')).join(':');
     lines.push(`port ${p.name}: ${numberToIpv4(p.address)}/${p.prefixLength} ${mac} mtu ${p.mtu}, ${where}`);
   }

@@ -18,7 +18,11 @@ export type PortDriver =
   | { type: 'pcap'; rx: string | null; tx: string | null; timing: 'fast' | 'capture' }
   | { type: 'afPacket'; ifname: string }
   | { type: 'afXdp'; ifname: string; queue: number; xdpMode: 'auto' | 'native' | 'generic'; ringSize: number }
-  | { type: 'tap'; ifname: string };
+  | { type: 'tap'; ifname: string }
+  /** Our virtio-net device (a vhost-user backend): a VM's QEMU or a container's virtio_user attaches to `path`. */
+  | { type: 'vhostUser'; path: string; client: boolean; queues: number }
+  /** Our virtio-net driver (a vhost-user frontend) attached to a backend's socket (a virtual switch). */
+  | { type: 'virtioUser'; path: string; server: boolean; packed: boolean; queues: number };
 
 export interface PortConfig {
   name: string;
@@ -219,12 +223,23 @@ const DRIVER_KEYS: Record<PortDriver['type'], readonly string[]> = {
   afPacket: ['ifname'],
   afXdp: ['ifname', 'queue', 'xdpMode', 'ringSize'],
   tap: ['ifname'],
+  vhostUser: ['path', 'client', 'queues'],
+  virtioUser: ['path', 'server', 'packed', 'queues'],
 };
+
+/** Queue pairs of a vhost-user connection (the ports' limit). */
+const MAX_VIRTIO_QUEUES = 8;
 
 function ifname(v: unknown, path: string): string {
   const s = string(v, path);
   if (s.length > 15 || /[\s/:]/.test(s) || s === '.' || s === '..') fail(path, `${show(s)} is not an interface name (at most 15 characters, no spaces, '/' or ':')`);
   return s;
+}
+
+function boolean(v: unknown, path: string, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') fail(path, `must be true or false, got ${show(v)}`);
+  return v;
 }
 
 function port(v: unknown, path: string, baseDir: string): PortConfig {
@@ -255,6 +270,15 @@ function port(v: unknown, path: string, baseDir: string): PortConfig {
     const ringSize = integer(o.ringSize, `${path}.ringSize`, 64, 32768, 1024);
     if ((ringSize & (ringSize - 1)) !== 0) fail(`${path}.ringSize`, `must be a power of two from 64 to 32768, got ${ringSize}`);
     driver = { type, ifname: ifname(o.ifname, `${path}.ifname`), queue: integer(o.queue, `${path}.queue`, 0, 1023, 0), xdpMode, ringSize };
+  } else if (type === 'vhostUser' || type === 'virtioUser') {
+    const socket = resolve(baseDir, string(o.path, `${path}.path`));
+    // sun_path holds 107 bytes and a NUL: a longer path would only fail when the port opens.
+    if (Buffer.byteLength(socket) > 107) fail(`${path}.path`, `${show(socket)} is longer than a UNIX socket path may be (107 bytes)`);
+    const queues = integer(o.queues, `${path}.queues`, 1, MAX_VIRTIO_QUEUES, 1);
+    driver =
+      type === 'vhostUser'
+        ? { type, path: socket, client: boolean(o.client, `${path}.client`, false), queues }
+        : { type, path: socket, server: boolean(o.server, `${path}.server`, false), packed: boolean(o.packed, `${path}.packed`, false), queues };
   } else {
     driver = { type, ifname: ifname(o.ifname, `${path}.ifname`) };
   }
@@ -301,6 +325,11 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
         fail(`ports[${i}].address`, `${numberToIpv4(p.address)}/${p.prefixLength} overlaps ports[${j}] (${numberToIpv4(q.address)}/${q.prefixLength})`);
       }
       if (p.mac.every((x, k) => x === q.mac[k])) fail(`ports[${i}].mac`, `same MAC as ports[${j}]`);
+      const pd = p.driver;
+      const qd = q.driver;
+      if ((pd.type === 'vhostUser' || pd.type === 'virtioUser') && (qd.type === 'vhostUser' || qd.type === 'virtioUser') && pd.path === qd.path) {
+        fail(`ports[${i}].path`, `'${pd.path}' is also the socket of ports[${j}]`);
+      }
     }
   });
   const portOf = (v: unknown, path: string) => {

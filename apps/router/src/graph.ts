@@ -13,6 +13,7 @@ import { NatStage } from '@vnf-sdk/nat';
 import { VnfError } from '@vnf-sdk/core';
 import { defineGraph, type GraphSpec, type Stage, type WorkerContext } from '@vnf-sdk/pipeline';
 import { AfPacketPort, AfXdpPort, type Port, PcapPort, TapPort } from '@vnf-sdk/ports';
+import { VhostUserPort, VirtioUserPort } from '@vnf-sdk/virtio';
 import { loadConfig, type PortConfig } from './config.js';
 import { Router, STAGES } from './router.js';
 
@@ -52,7 +53,30 @@ function openPort(ctx: WorkerContext, p: PortConfig, id: number): Port {
       console.log(`vnf-router: port ${p.name}: AF_XDP on ${d.ifname} queue ${d.queue}, ${port.mode} mode, ${port.xdpMode} XDP${port.modeNote ? ` (${port.modeNote})` : ''}`);
       return port;
     }
+    case 'vhostUser': {
+      // The open only listens (or connects, with client): the link is down until a frontend
+      // sets its rings up, and the port keeps servicing the socket from rxBurst/txBurst, so
+      // the router runs without a VM and keeps running when it goes away (what it would have
+      // sent meanwhile is dropped as runtime:tx-full).
+      const port = new VhostUserPort(ctx.pool, { path: d.path, client: d.client, queues: d.queues, id });
+      console.log(`vnf-router: port ${p.name}: vhost-user device on ${d.path} (${d.client ? 'client' : 'listening'}), link ${port.linkUp() ? 'up' : 'down until a frontend attaches'}`);
+      return port;
+    }
+    case 'virtioUser': {
+      // Unlike the device, the driver negotiates at open: the backend must be there (or, with
+      // server, connect within the port's timeout).
+      const port = new VirtioUserPort(ctx.pool, { path: d.path, server: d.server, packed: d.packed, queues: d.queues, id });
+      console.log(`vnf-router: port ${p.name}: virtio-user on ${d.path}, features ${port.featureNames().join(' ')}`);
+      return port;
+    }
   }
+}
+
+/** Receive queues of a port: every queue pair of a virtio port (a guest spreads its flows over them), queue 0 otherwise. */
+function rxQueues(p: PortConfig): number[] {
+  const d = p.driver;
+  const n = d.type === 'vhostUser' || d.type === 'virtioUser' ? d.queues : 1;
+  return Array.from({ length: n }, (_, q) => q);
 }
 
 export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec => {
@@ -99,6 +123,6 @@ export default defineGraph((ctx: WorkerContext<RouterGraphOptions>): GraphSpec =
   return {
     ports: opened,
     stages,
-    rx: config.ports.map((p) => ({ port: p.name, to: STAGES.input })),
+    rx: config.ports.flatMap((p) => rxQueues(p).map((queue) => ({ port: p.name, queue, to: STAGES.input }))),
   };
 });

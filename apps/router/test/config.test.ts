@@ -72,6 +72,26 @@ describe('config', () => {
     expect(c.icmp).toEqual({ ratePerSecond: 0.5, burst: DEFAULTS.icmpBurst });
   });
 
+  it('takes vhost-user ports (our device, our driver) with their socket paths resolved', () => {
+    const c = parseConfig(
+      {
+        ports: [
+          { name: 'vm', driver: 'vhostUser', path: 'vm1.sock', mac: '02:00:00:00:00:01', address: '10.0.2.1/24' },
+          { name: 'sw', driver: 'vhostUser', path: '/run/sw.sock', client: true, queues: 4, mac: '02:00:00:00:00:02', address: '10.0.3.1/24' },
+          { name: 'up', driver: 'virtioUser', path: '/run/vhost/up.sock', mac: '02:00:00:00:00:03', address: '10.0.4.1/24' },
+          { name: 'dn', driver: 'virtioUser', path: 'dn.sock', server: true, packed: true, queues: 2, mac: '02:00:00:00:00:04', address: '10.0.5.1/24' },
+        ],
+      },
+      '/etc/router',
+    );
+    expect(c.ports.map((p) => p.driver)).toEqual([
+      { type: 'vhostUser', path: '/etc/router/vm1.sock', client: false, queues: 1 },
+      { type: 'vhostUser', path: '/run/sw.sock', client: true, queues: 4 },
+      { type: 'virtioUser', path: '/run/vhost/up.sock', server: false, packed: false, queues: 1 },
+      { type: 'virtioUser', path: '/etc/router/dn.sock', server: true, packed: true, queues: 2 },
+    ]);
+  });
+
   describe('errors name the field', () => {
     it('top level', () => {
       expectVnfError(() => parseConfig(null), 'VNF_CONFIG', 'config: must be an object');
@@ -147,7 +167,7 @@ describe('config', () => {
 
     it('ports', () => {
       bad((c) => (c.ports[1] = 'p1' as never), "ports[1]: must be an object, got 'p1'");
-      bad((c) => (port(c, 0).driver = 'dpdk'), "ports[0].driver: must be one of pcap, afPacket, afXdp, tap, got 'dpdk'");
+      bad((c) => (port(c, 0).driver = 'dpdk'), "ports[0].driver: must be one of pcap, afPacket, afXdp, tap, vhostUser, virtioUser, got 'dpdk'");
       bad((c) => delete port(c, 0).driver, 'ports[0].driver: must be one of', 'got nothing');
       bad((c) => (port(c, 0).ifname = 'eth0'), "ports[0].ifname: unknown key for a 'pcap' port (expected name, driver, mac, address, mtu, rx, tx, timing)");
       bad((c) => (port(c, 0).speed = 10), 'ports[0].speed: unknown key');
@@ -168,6 +188,29 @@ describe('config', () => {
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', xdpMode: 'skb', mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), "ports[0].xdpMode: must be 'auto', 'native' or 'generic', got 'skb'");
       bad((c) => (c.ports[0] = { name: 'x', driver: 'afXdp', ifname: 'veth0', ringSize: 1000, mac: '02:00:00:00:00:09', address: '10.0.1.1/24' }), 'ports[0].ringSize: must be a power of two from 64 to 32768, got 1000');
       bad((c) => (c.burstSize = 512), 'burstSize: must be an integer from 1 to 256, got 512');
+    });
+
+    it('vhost-user ports', () => {
+      const vu = (extra: Obj) => (c: Cfg) => (c.ports[0] = { name: 'vm', mac: '02:00:00:00:00:09', address: '10.0.1.1/24', ...extra });
+      bad(vu({ driver: 'vhostUser' }), 'ports[0].path: must be a non-empty string, got nothing');
+      bad(vu({ driver: 'vhostUser', path: '' }), "ports[0].path: must be a non-empty string, got ''");
+      bad(vu({ driver: 'vhostUser', path: `/run/${'x'.repeat(110)}.sock` }), 'ports[0].path:', 'longer than a UNIX socket path may be (107 bytes)');
+      bad(vu({ driver: 'vhostUser', path: 'a.sock', client: 'yes' }), "ports[0].client: must be true or false, got 'yes'");
+      bad(vu({ driver: 'vhostUser', path: 'a.sock', queues: 0 }), 'ports[0].queues: must be an integer from 1 to 8, got 0');
+      bad(vu({ driver: 'vhostUser', path: 'a.sock', queues: 9 }), 'ports[0].queues: must be an integer from 1 to 8, got 9');
+      bad(vu({ driver: 'vhostUser', path: 'a.sock', server: true }), "ports[0].server: unknown key for a 'vhostUser' port (expected name, driver, mac, address, mtu, path, client, queues)");
+      bad(vu({ driver: 'vhostUser', path: 'a.sock', ifname: 'eth0' }), "ports[0].ifname: unknown key for a 'vhostUser' port");
+      bad(vu({ driver: 'virtioUser', path: 'a.sock', client: true }), "ports[0].client: unknown key for a 'virtioUser' port (expected name, driver, mac, address, mtu, path, server, packed, queues)");
+      bad(vu({ driver: 'virtioUser', path: 'a.sock', packed: 1 }), 'ports[0].packed: must be true or false, got 1');
+      bad(vu({ driver: 'virtioUser', path: 'a.sock', server: null }), 'ports[0].server: must be true or false, got null');
+      bad(vu({ driver: 'virtioUser', path: 'a.sock', queues: 1.5 }), 'ports[0].queues: must be an integer from 1 to 8, got 1.5');
+      // Two ports on one socket: the second would fail to listen (or talk to itself) at run time.
+      bad((c) => {
+        vu({ driver: 'vhostUser', path: 'a.sock' })(c);
+        c.ports[1] = { name: 'vm2', driver: 'virtioUser', path: '/etc/router/a.sock', mac: '02:00:00:00:00:0a', address: '10.0.2.1/24' };
+        c.routes = [];
+        c.neighbours.static = [];
+      }, "ports[1].path: '/etc/router/a.sock' is also the socket of ports[0]");
     });
 
     it('port addresses, MACs and MTUs', () => {

@@ -1091,9 +1091,13 @@ VuResult Backend::Dispatch(Message& m, Message* reply, bool* has_reply) {
       return SetVringAddr(m.payload.addr);
     case Request::kSetVringBase: {
       if (!(r = check(8)).ok() || !(r = queue_index(m.payload.state.index)).ok()) return r;
-      if (m.payload.state.num > 0xffff)
-        return VuFail(VuError::kBadValue, "SET_VRING_BASE: base " +
-                                              std::to_string(m.payload.state.num) + " over 65535");
+      // A split ring's base is the 16-bit avail index. A packed ring's is 32 bits: QEMU
+      // (virtio_queue_packed_get_last_avail_idx) sends the avail position and wrap counter
+      // in the low half and the used ones in the high half, DPDK virtio_user the low half
+      // only; the device queue checks the positions against the ring size.
+      if (m.payload.state.num > 0xffff && !(features_ & Bit(kRingPacked)))
+        return VuFail(VuError::kBadValue, "SET_VRING_BASE: base " + std::to_string(m.payload.state.num) +
+                                              " over 65535 (a split ring's base is 16 bits)");
       StopQueue(m.payload.state.index, StopReason::kReconfigured);
       queues_[m.payload.state.index].base = m.payload.state.num;
       return r;

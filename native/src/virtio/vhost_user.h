@@ -400,7 +400,8 @@ struct VhostMemory {
 // Per-virtqueue state as the front-end configured it.
 struct QueueState {
   uint32_t num = 0;        // ring size (0: not set)
-  uint32_t base = 0;       // avail index to start from (SET_VRING_BASE; packed: wrap bit 15)
+  uint32_t base = 0;       // avail index to start from (SET_VRING_BASE; packed: wrap bit 15,
+                           //   and from QEMU the used position and wrap in bits 16-31)
   VringAddr addr{};        // raw addresses as received
   bool addr_set = false;
   void* desc = nullptr;    // translated, whole ring checked (split: desc, avail, used;

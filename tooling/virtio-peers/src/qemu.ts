@@ -44,6 +44,11 @@ export interface QemuGuestOptions extends GuestConfig {
   memoryMb?: number;
   /** `-cpu`. Default `qemu64`. */
   cpu?: string;
+  /**
+   * vCPUs (`-smp`). Default 1. Linux's virtio_net enables min(vCPUs, queue pairs) queue
+   * pairs at probe, so a multi-queue guest needs as many vCPUs as pairs to use them all.
+   */
+  cpus?: number;
   /** Extra kernel command line. Default `quiet loglevel=4`. */
   append?: string;
   /** The kernel; default {@link prepareGuestKernel}() (downloads it into the cache the first time). */
@@ -90,7 +95,7 @@ export function qemuArgs(opts: QemuGuestOptions, vmlinuz: string, initrd: string
     '-m',
     `${mem}M`,
     '-smp',
-    '1',
+    String(opts.cpus ?? 1),
     // -nographic without the monitor multiplexed on stdio: stdin goes to the serial port only.
     '-display',
     'none',

@@ -132,6 +132,8 @@ describe('command lines', () => {
     expect(a).toContain('-chardev socket,id=chr0,path=/s,server=on,wait=off');
     expect(a).toContain('-netdev vhost-user,id=net0,chardev=chr0,queues=2');
     expect(a).toContain('virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,vectors=0,mq=on,mrg_rxbuf=off,packed=on');
+    expect(a).toContain('-smp 1 ');
+    expect(qemuArgs({ socket: '/s', queues: 2, cpus: 2 }, '/k', '/i').join(' ')).toContain('-smp 2 ');
   });
 });
 
