@@ -39,6 +39,9 @@ class GsoReceiver {
   }
   bool Waiting(uint32_t q) const { return !backlog_[q].empty(); }
 
+  // Buffers one received frame can span at most.
+  uint32_t max_buffers() const { return kMaxFrame / (buf_.buf_size - buf_.headroom) + 1; }
+
   // Segments the super-frame in frame() (len bytes, header h) into pool buffers; frames go to
   // ids[*out .. n), then to q's backlog, counted in c. nullptr, or why the frame cannot be
   // segmented (nothing was delivered then; the caller counts it).
@@ -104,11 +107,12 @@ class GsoReceiver {
     return true;
   }
 
-  // Every buffer of the packet starting at b back to the pool.
+  // Every buffer of the packet starting at b back to the pool (no more than a frame of
+  // kMaxFrame bytes can span: a chain that loops stops there).
   void Free(PoolCache* cache, uint32_t b) {
     uint32_t* chain = Chain();
     ErrorDetail d;
-    for (uint32_t hops = 0; b != kNoBuffer && b < pool_->count() && hops < kMaxFrame; hops++) {
+    for (uint32_t hops = 0; b != kNoBuffer && b < pool_->count() && hops < max_buffers(); hops++) {
       const uint32_t next = chain[b];
       chain[b] = kNoBuffer;
       pool_->Put(cache, &b, 1, &d);

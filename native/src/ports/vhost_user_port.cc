@@ -143,7 +143,7 @@ class VhostUserPort final : public Port, public vio::BackendObserver {
   // Tx side: pops up to `want` more chains into Q's FIFO; false when the ring broke.
   bool PopMore(DevQueue& Q, uint32_t pair, uint32_t want);
   void Compact(DevQueue& Q);
-  void FreeChain(PoolCache* cache, uint32_t b);
+  void FreeChain(PoolCache* cache, uint32_t b) { gso_.Free(cache, b); }
   // Receive-side helpers (see Rx).
   static void Gather(const vio::Segment* segs, uint32_t nsegs, uint32_t from, uint32_t len, uint8_t* dst);
   static const char* OffloadRefused(const vio::NetHdr& h, uint64_t features);
@@ -346,7 +346,7 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
     }
     if (hdr.flags & vio::kNetHdrNeedsCsum) {
       const auto [base, buf_size, headroom, data_off, data_len, port] = buf_;
-      const vio::BufferChain v{base, buf_size, data_off, data_len, static_cast<const uint32_t*>(pool_->meta(kMetaChain)), kMaxPieces};
+      const vio::BufferChain v{base, buf_size, data_off, data_len, static_cast<const uint32_t*>(pool_->meta(kMetaChain)), gso_.max_buffers()};
       if (const char* why = vio::CompletePartialChecksum(v, b, hdr.csum_start, hdr.csum_offset)) {
         c[kRxErrors] += 1;
         error_ = name_ + ": a frame's partial checksum cannot be completed: " + why + " (frame dropped)";
@@ -488,16 +488,6 @@ bool VhostUserPort::PopMore(DevQueue& Q, uint32_t pair, uint32_t want) {
   return true;
 }
 
-void VhostUserPort::FreeChain(PoolCache* cache, uint32_t b) {
-  auto* chain = static_cast<uint32_t*>(pool_->meta(kMetaChain));
-  ErrorDetail d;
-  for (uint32_t hops = 0; b != kNoBuffer && b < pool_->count() && hops < kMaxPieces; hops++) {
-    const uint32_t nx = chain[b];
-    chain[b] = kNoBuffer;
-    pool_->Put(cache, &b, 1, &d);
-    b = nx;
-  }
-}
 
 // The frontend's receive queue: our frames into its buffers.
 int32_t VhostUserPort::Tx(uint32_t q, PoolCache* cache, const uint32_t* ids, uint32_t n) {

@@ -13,7 +13,7 @@ import { Burst, Mempool } from '@vnf-sdk/core';
 import { build, decode } from '@vnf-sdk/protocols';
 import { itWhen } from '@vnf-sdk/test-support';
 import { Testpmd, testpmdUnavailable } from '@vnf-sdk/virtio-peers';
-import { afterAll, afterEach, describe, expect } from 'vitest';
+import { afterAll, afterEach, describe, expect, onTestFailed } from 'vitest';
 import { VhostUserPort, VirtioUserPort } from '../src/index.js';
 
 const reason = testpmdUnavailable();
@@ -132,6 +132,7 @@ describe('offloads against dpdk-testpmd (csum engine)', () => {
     cleanup.unshift(() => pool.close());
     const port = new VirtioUserPort(pool, { path: socket, queueSize: 256 });
     cleanup.unshift(() => port.close());
+    onTestFailed(() => console.log(`frontend: ${JSON.stringify(port.stats())} ${port.lastError()}\ntestpmd:\n${t.output.slice(-3000)}`));
     expect(port.featureNames()).toEqual(expect.arrayContaining(['GUEST_CSUM', 'GUEST_TSO4', 'GUEST_TSO6']));
     await t.waitLinkUp();
     const side: Side = { pool, rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
@@ -157,6 +158,7 @@ describe('offloads against dpdk-testpmd (csum engine)', () => {
     expect(port.offered & (1n << 11n)).toBe(1n << 11n); // HOST_TSO4 offered
     const t = Testpmd.start({ role: 'virtio-user', socket, forwardMode: 'csum', autoStart: false });
     cleanup.push(() => t.stop());
+    onTestFailed(() => console.log(`device: ${JSON.stringify(port.stats())} ${port.lastError()}\ntestpmd:\n${t.output.slice(-3000)}`));
     const side: Side = { pool, rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
     const rx = new Burst(64);
     const end = Date.now() + 20_000;
