@@ -3,6 +3,7 @@
 // Tests that need root, a system tool or the external test material skip with a visible
 // reason on a developer's machine; with VNF_REQUIRE_ALL=1 (set by CI) such a skip is a
 // failure instead, so nothing silently stops running.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -51,4 +52,16 @@ export function expectVnfError(fn: () => unknown, code: string, ...message: Arra
     else expect(e.message).toMatch(part);
   }
   return e;
+}
+
+/**
+ * Runs one of a package's README examples as a user would (`node examples/<file>`, found
+ * beside the calling test's directory), for at most `timeoutMs`: its exit status and output.
+ */
+export function runExample(testDir: string, file: string, env: Record<string, string> = {}, timeoutMs = 60_000) {
+  return spawnSync(process.execPath, [join(testDir, '..', 'examples', file)], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: timeoutMs,
+  });
 }

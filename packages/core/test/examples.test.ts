@@ -1,11 +1,8 @@
 // The README's examples must keep running as they are written.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { runExample } from '@vnf-sdk/test-support';
 import { describe, expect, it } from 'vitest';
 
-const examples = join(import.meta.dirname, '..', 'examples');
-const run = (file: string, env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [join(examples, file)], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+const run = (file: string, env: Record<string, string> = {}) => runExample(import.meta.dirname, file, env);
 
 describe('examples', () => {
   it('quickstart.mjs prints the packet it wrote and a full pool', () => {

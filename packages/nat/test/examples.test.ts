@@ -1,10 +1,9 @@
 // The README's example must keep running as written.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { runExample } from '@vnf-sdk/test-support';
 import { expect, it } from 'vitest';
 
 it('examples/quickstart.mjs translates, filters and logs as the README says', () => {
-  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'examples', 'quickstart.mjs')], { encoding: 'utf8', timeout: 60_000 });
+  const r = runExample(import.meta.dirname, 'quickstart.mjs');
   expect(r.stderr).toBe('');
   expect(r.stdout).toBe(
     [
