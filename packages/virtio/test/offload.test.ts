@@ -53,6 +53,7 @@ function describeFrame(bytes: Uint8Array): Received {
 /** The port under test, as the two cases drive it. */
 interface Side {
   pool: Mempool;
+  linkUp(): boolean;
   rxBurst(b: Burst): number;
   txBurst(b: Burst): number;
 }
@@ -80,6 +81,15 @@ function send(side: Side, frame: Uint8Array) {
   expect(tx.count).toBe(0);
 }
 
+/** A port's state for a failure report (the port may be closed by then). */
+function state(read: () => string): string {
+  try {
+    return read();
+  } catch (e) {
+    return `(${(e as Error).message})`;
+  }
+}
+
 /** testpmd commands, while `pump` keeps our side serviced (a port restart renegotiates). */
 async function configure(t: Testpmd, side: Side, commands: string[]) {
   const rx = new Burst(64);
@@ -88,7 +98,13 @@ async function configure(t: Testpmd, side: Side, commands: string[]) {
     side.pool.put(rx);
   }, 1);
   try {
-    for (const c of commands) await t.command(c, 20_000);
+    for (const c of commands) await t.command(c, 30_000);
+    // A port restart renegotiates; testpmd's prompt can come back before its last messages
+    // (no REPLY_ACK) have reached our side: keep servicing until the link has been up a while.
+    for (let up = 0, end = Date.now() + 10_000; up < 50 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 5));
+      up = side.linkUp() ? up + 1 : 0;
+    }
   } finally {
     clearInterval(pump);
   }
@@ -124,7 +140,8 @@ describe('offloads against dpdk-testpmd (csum engine)', () => {
 
   itWhen(reason, 'our frontend completes partial checksums and segments GSO frames from net_vhost', async () => {
     const socket = join(dir, 'fe.sock');
-    const t = Testpmd.start({ role: 'vhost', socket, forwardMode: 'csum', devargs: ['tso=1'], autoStart: false });
+    // testpmd on CPU 1: its command lcore shares a CPU with its forwarding lcore, not with us.
+    const t = Testpmd.start({ role: 'vhost', socket, forwardMode: 'csum', devargs: ['tso=1'], autoStart: false, cpu: 1 });
     cleanup.push(() => t.stop());
     await t.waitListening();
     await t.waitReady();
@@ -132,10 +149,10 @@ describe('offloads against dpdk-testpmd (csum engine)', () => {
     cleanup.unshift(() => pool.close());
     const port = new VirtioUserPort(pool, { path: socket, queueSize: 256 });
     cleanup.unshift(() => port.close());
-    onTestFailed(() => console.log(`frontend: ${JSON.stringify(port.stats())} ${port.lastError()}\ntestpmd:\n${t.output.slice(-3000)}`));
+    onTestFailed(() => console.log(`frontend: ${state(() => `${JSON.stringify(port.stats())} ${port.lastError()}`)}\ntestpmd:\n${t.output.slice(-3000)}`));
     expect(port.featureNames()).toEqual(expect.arrayContaining(['GUEST_CSUM', 'GUEST_TSO4', 'GUEST_TSO6']));
-    await t.waitLinkUp();
-    const side: Side = { pool, rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
+    await t.waitLinkUp(30_000);
+    const side: Side = { pool, linkUp: () => port.linkUp(), rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
     await configure(t, side, ['port stop 0', 'csum set ip sw 0', 'csum set tcp hw 0', 'port start 0', 'start']);
     await roundTrip(side, false, null); // NEEDS_CSUM only
     // A changed offload takes effect when the port restarts (testpmd reconfigures its queues).
@@ -156,10 +173,10 @@ describe('offloads against dpdk-testpmd (csum engine)', () => {
     const port = new VhostUserPort(pool, { path: socket });
     cleanup.unshift(() => port.close());
     expect(port.offered & (1n << 11n)).toBe(1n << 11n); // HOST_TSO4 offered
-    const t = Testpmd.start({ role: 'virtio-user', socket, forwardMode: 'csum', autoStart: false });
+    const t = Testpmd.start({ role: 'virtio-user', socket, forwardMode: 'csum', autoStart: false, cpu: 1 });
     cleanup.push(() => t.stop());
-    onTestFailed(() => console.log(`device: ${JSON.stringify(port.stats())} ${port.lastError()}\ntestpmd:\n${t.output.slice(-3000)}`));
-    const side: Side = { pool, rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
+    onTestFailed(() => console.log(`device: ${state(() => `${JSON.stringify(port.stats())} ${port.lastError()}`)}\ntestpmd:\n${t.output.slice(-3000)}`));
+    const side: Side = { pool, linkUp: () => port.linkUp(), rxBurst: (b) => port.rxBurst(b), txBurst: (b) => port.txBurst(b) };
     const rx = new Burst(64);
     const end = Date.now() + 20_000;
     while (!port.linkUp() && Date.now() < end) {
