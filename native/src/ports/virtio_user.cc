@@ -537,7 +537,7 @@ void VirtioUserPort::Close() {
 }
 
 // portOpenVirtioUser(pool, { path, server, queues, queueSize, packed, inOrder, eventIdx,
-//                            mrgRxbuf, id, connectTimeoutMs })
+//                            mrgRxbuf, guestCsum, guestTso, id, connectTimeoutMs })
 Napi::Value OpenVirtioUser(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ThreadState* ts = State(env);
