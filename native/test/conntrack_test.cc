@@ -65,6 +65,9 @@ TEST(conntrack_config_errors) {
   c.capacity = 0;
   CHECK(Table::Create(c, &err) == nullptr);
   CHECK(err.find("capacity") != std::string::npos);
+  c.capacity = kMaxCapacity + 1;  // an index entry would keep fewer than 4 signature bits
+  CHECK(Table::Create(c, &err) == nullptr);
+  CHECK(err.find("capacity: must be 1 .. 2^27") != std::string::npos);
   c = SmallConfig();
   c.index_load = 0.99;
   CHECK(Table::Create(c, &err) == nullptr);

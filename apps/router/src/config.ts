@@ -437,7 +437,7 @@ export function parseConfig(input: unknown, baseDir = '.'): RouterConfig {
     for (const k of CONNTRACK_TIMEOUT_KEYS) {
       if (t[k] !== undefined) timeouts[k] = integer(t[k], `conntrack.timeouts.${k}`, 1, 4_294_967_295);
     }
-    conntrack = { sessions: integer(c.sessions, 'conntrack.sessions', 1, 1 << 30, DEFAULTS.conntrackSessions), timeouts };
+    conntrack = { sessions: integer(c.sessions, 'conntrack.sessions', 1, 1 << 27, DEFAULTS.conntrackSessions), timeouts };
   }
 
   let nat: RouterNatConfig | null = null;

@@ -134,7 +134,7 @@ describe('config', () => {
       expectVnfError(() => parseConfig({ ...testConfigJson(), conntrack: {} }, dir), 'VNF_CONFIG', 'conntrack: needs acl');
       ct([], 'conntrack: must be an object, got []');
       ct({ size: 10 }, 'conntrack.size: unknown key (expected sessions, timeouts)');
-      ct({ sessions: 0 }, 'conntrack.sessions: must be an integer from 1 to 1073741824, got 0');
+      ct({ sessions: 0 }, 'conntrack.sessions: must be an integer from 1 to 134217728, got 0');
       ct({ sessions: 2 ** 31 }, 'conntrack.sessions: must be an integer from 1 to 1073741824');
       ct({ sessions: '1000' }, "conntrack.sessions: must be an integer from 1 to 1073741824, got '1000'");
       ct({ timeouts: 30 }, 'conntrack.timeouts: must be an object, got 30');

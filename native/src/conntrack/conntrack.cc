@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -20,7 +21,6 @@ using detail::CtlMark;
 using detail::CtlProto;
 using detail::CtlState;
 using detail::GenLive;
-using detail::kEmpty;
 using detail::kSlots;
 using detail::MakeCtl;
 using detail::Session;
@@ -118,7 +118,7 @@ Step NextState(uint8_t proto, uint8_t state, uint8_t flags, Dir dir, const Packe
 
 struct Table::Hashed {
   uint32_t b1, b2;
-  uint16_t sig;
+  uint32_t tag;  // the signature in place: sig << val_bits_, never 0
 };
 
 inline Table::Hashed Table::HashKey(const Tuple& k) const {
@@ -127,7 +127,8 @@ inline Table::Hashed Table::HashKey(const Tuple& k) const {
   r.b1 = detail::FastRange(uint32_t(h >> 32), nbuckets_);
   r.b2 = detail::FastRange(uint32_t(h), nbuckets_);
   if (r.b2 == r.b1) r.b2 = r.b1 + 1 == nbuckets_ ? 0 : r.b1 + 1;
-  r.sig = uint16_t(h);
+  const uint32_t sig = uint32_t(h) & (sig_mask_ >> val_bits_);
+  r.tag = (sig ? sig : 1) << val_bits_;
   return r;
 }
 
@@ -136,7 +137,7 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
     if (error) *error = what;
     return nullptr;
   };
-  if (cfg.capacity == 0 || cfg.capacity > (1u << 30)) return fail("capacity: must be 1 .. 2^30");
+  if (cfg.capacity == 0 || cfg.capacity > kMaxCapacity) return fail("capacity: must be 1 .. 2^27");
   if (!(cfg.index_load >= 0.5 && cfg.index_load <= 0.95)) return fail("index_load: must be 0.5 .. 0.95");
   if (cfg.ticks_per_second == 0) return fail("ticks_per_second: must be > 0");
   const Timeouts& to = cfg.timeouts;
@@ -152,6 +153,10 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   t->capacity_ = cfg.capacity;
   const double slots = 2.0 * double(cfg.capacity) / cfg.index_load;
   t->nbuckets_ = std::max<uint32_t>(2, uint32_t((slots + kSlots - 1) / kSlots));
+  // Index entries: the value in the low bits, the rest is signature (at least 4 bits).
+  t->val_bits_ = uint32_t(std::bit_width(2 * cfg.capacity - 1));
+  t->val_mask_ = (1u << t->val_bits_) - 1;
+  t->sig_mask_ = ~t->val_mask_;
   t->seed_ = cfg.seed;
   if (t->seed_ == 0) {
     std::random_device rd;
@@ -176,11 +181,7 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   void* bp = MapArray(t->buckets_bytes_, cfg.hugepages);
   if (!bp) return fail("out of memory (index)");
   t->buckets_ = static_cast<Bucket*>(bp);
-  for (uint32_t b = 0; b < t->nbuckets_; b++) {
-    Bucket* bk = new (&t->buckets_[b]) Bucket();
-    for (auto& w : bk->sig) w.store(0, kRelaxed);
-    for (auto& v : bk->val) v.store(kEmpty, kRelaxed);
-  }
+  for (uint32_t b = 0; b < t->nbuckets_; b++) new (&t->buckets_[b]) Bucket();  // zeroed: all empty
   // Every slot free (odd generation), chained in order: the FIFO free list.
   for (uint32_t s = 0; s < t->capacity_; s++) {
     Session* se = new (&t->sessions_[s]) Session();
@@ -214,15 +215,17 @@ uint64_t Table::TimeoutTicks(uint8_t proto, uint8_t state, uint8_t flags) const 
 
 namespace {
 
-// Checks the candidate slots `mask` of bucket b for key (w0, w1). Returns 1 on a hit (v filled),
-// 0 if none matched, -1 if the key was found but past its deadline (a definitive miss).
-inline int Resolve(const Bucket& b, uint32_t mask, uint64_t w0, uint64_t w1, uint64_t now,
-                   const Session* sessions, Verdict* v) {
+// Checks the candidate slots `mask` of bucket b for key (w0, w1) with signature `tag`. Returns 1
+// on a hit (v filled), 0 if none matched, -1 if the key was found but past its deadline (a
+// definitive miss).
+inline int Resolve(const Bucket& b, uint32_t mask, uint32_t tag, uint32_t val_mask, uint64_t w0,
+                   uint64_t w1, uint64_t now, const Session* sessions, Verdict* v) {
   while (mask) {
     const uint32_t slot = uint32_t(__builtin_ctz(mask));
     mask &= mask - 1;
-    const uint32_t val = b.val[slot].load(kAcquire);
-    if (val == kEmpty) continue;
+    const uint32_t entry = b.slot[slot].load(kAcquire);
+    if ((entry & ~val_mask) != tag) continue;  // changed since the signature match
+    const uint32_t val = entry & val_mask;
     const Session& s = sessions[val >> 1];
     const uint32_t d = val & 1;
     const uint64_t c1 = s.ctl.load(kAcquire);
@@ -258,8 +261,12 @@ uint32_t Table::LookupOneSlow(const Tuple& k, uint64_t now, Verdict* v) const {
       CpuRelax();
       continue;
     }
-    int r = Resolve(buckets_[h.b1], detail::SigMatch(buckets_[h.b1], h.sig), w0, w1, now, sessions_, v);
-    if (r == 0) r = Resolve(buckets_[h.b2], detail::SigMatch(buckets_[h.b2], h.sig), w0, w1, now, sessions_, v);
+    int r = Resolve(buckets_[h.b1], detail::SigMatch(buckets_[h.b1], h.tag, sig_mask_), h.tag, val_mask_, w0,
+                    w1, now, sessions_, v);
+    if (r == 0) {
+      r = Resolve(buckets_[h.b2], detail::SigMatch(buckets_[h.b2], h.tag, sig_mask_), h.tag, val_mask_, w0,
+                  w1, now, sessions_, v);
+    }
     if (r == 1) return 1;
     if (moves_.load(kAcquire) == m0) return 0;
   }
@@ -275,9 +282,14 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
   // 1M sessions 30 Mpps instead of 25, at 10K unchanged, the 1M/10K cost ratio 1.9-2.0
   // instead of 2.2-2.4 (A/B on one VM, docs/conntrack.md).
   constexpr uint32_t kChunk = 64;
-  uint32_t b1[kChunk], b2[kChunk], m1[kChunk], m2[kChunk];
-  uint16_t sig[kChunk];
+  uint32_t b1[kChunk], b2[kChunk], m1[kChunk], m2[kChunk], tag[kChunk];
   uint64_t hits = 0;
+  const uint32_t vm = val_mask_, sm = sig_mask_;
+  // The session of a bucket's first signature match (a slot that changed meanwhile only costs
+  // a useless prefetch).
+  auto prefetch_session = [&](const Bucket& b, uint32_t mask) {
+    Prefetch(&sessions_[(b.slot[__builtin_ctz(mask)].load(kRelaxed) & vm) >> 1]);
+  };
   for (uint32_t off = 0; off < n; off += kChunk) {
     const uint32_t cnt = std::min(kChunk, n - off);
     const Tuple* k = keys + off;
@@ -286,16 +298,15 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
     uint64_t missed = 0;  // bit i: a miss to confirm if a cuckoo move overlapped
     for (uint32_t i = 0; i < cnt; i++) {
       const Hashed h = HashKey(k[i]);
-      b1[i] = h.b1, b2[i] = h.b2, sig[i] = h.sig;
+      b1[i] = h.b1, b2[i] = h.b2, tag[i] = h.tag;
       Prefetch(&buckets_[h.b1]);
     }
     for (uint32_t i = 0; i < cnt; i++) {
       const Bucket& b = buckets_[b1[i]];
-      m1[i] = detail::SigMatch(b, sig[i]);
+      m1[i] = detail::SigMatch(b, tag[i], sm);
       m2[i] = 0;
       if (m1[i]) {
-        const uint32_t val = b.val[__builtin_ctz(m1[i])].load(kRelaxed);
-        if (val != kEmpty) Prefetch(&sessions_[val >> 1]);
+        prefetch_session(b, m1[i]);
       } else {
         Prefetch(&buckets_[b2[i]]);
       }
@@ -303,19 +314,16 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
     for (uint32_t i = 0; i < cnt; i++) {
       if (m1[i]) continue;
       const Bucket& b = buckets_[b2[i]];
-      m2[i] = detail::SigMatch(b, sig[i]);
-      if (m2[i]) {
-        const uint32_t val = b.val[__builtin_ctz(m2[i])].load(kRelaxed);
-        if (val != kEmpty) Prefetch(&sessions_[val >> 1]);
-      }
+      m2[i] = detail::SigMatch(b, tag[i], sm);
+      if (m2[i]) prefetch_session(b, m2[i]);
     }
     for (uint32_t i = 0; i < cnt; i++) {
       const uint64_t w0 = detail::Word0(k[i]), w1 = detail::Word1(k[i]);
       out[i] = Verdict();
-      int r = m1[i] ? Resolve(buckets_[b1[i]], m1[i], w0, w1, now, sessions_, &out[i]) : 0;
+      int r = m1[i] ? Resolve(buckets_[b1[i]], m1[i], tag[i], vm, w0, w1, now, sessions_, &out[i]) : 0;
       if (r == 0) {
-        const uint32_t mm = m1[i] ? detail::SigMatch(buckets_[b2[i]], sig[i]) : m2[i];
-        if (mm) r = Resolve(buckets_[b2[i]], mm, w0, w1, now, sessions_, &out[i]);
+        const uint32_t mm = m1[i] ? detail::SigMatch(buckets_[b2[i]], tag[i], sm) : m2[i];
+        if (mm) r = Resolve(buckets_[b2[i]], mm, tag[i], vm, w0, w1, now, sessions_, &out[i]);
       }
       hits += r == 1;
       if (r == 0) missed |= uint64_t(1) << i;
@@ -445,12 +453,11 @@ uint32_t Table::FindLocked(const Tuple& k, uint64_t* entry_val) const {
   const Hashed h = HashKey(k);
   for (uint32_t b : {h.b1, h.b2}) {
     const Bucket& bk = buckets_[b];
-    uint32_t mask = detail::SigMatch(bk, h.sig);
+    uint32_t mask = detail::SigMatch(bk, h.tag, sig_mask_);
     while (mask) {
       const uint32_t slot = uint32_t(__builtin_ctz(mask));
       mask &= mask - 1;
-      const uint32_t val = bk.val[slot].load(kRelaxed);
-      if (val == kEmpty) continue;
+      const uint32_t val = bk.slot[slot].load(kRelaxed) & val_mask_;
       const Session& s = sessions_[val >> 1];
       if (s.key[val & 1][0].load(kRelaxed) == w0 && s.key[val & 1][1].load(kRelaxed) == w1) {
         *entry_val = val;
@@ -463,25 +470,22 @@ uint32_t Table::FindLocked(const Tuple& k, uint64_t* entry_val) const {
 
 bool Table::IndexInsertLocked(const Tuple& k, uint32_t val) {
   const Hashed h = HashKey(k);
-  auto write = [&](uint32_t b, uint32_t slot, uint16_t sig, uint32_t v) {
-    detail::SetSig(buckets_[b], slot, sig);
-    buckets_[b].val[slot].store(v, kRelease);
-  };
   auto free_slot = [&](uint32_t b) -> int {
     for (uint32_t s = 0; s < kSlots; s++) {
-      if (buckets_[b].val[s].load(kRelaxed) == kEmpty) return int(s);
+      if (buckets_[b].slot[s].load(kRelaxed) == 0) return int(s);
     }
     return -1;
   };
   for (uint32_t b : {h.b1, h.b2}) {
     const int s = free_slot(b);
     if (s >= 0) {
-      write(b, uint32_t(s), h.sig, val);
+      buckets_[b].slot[s].store(h.tag | val, kRelease);
       return true;
     }
   }
   // Breadth-first search for a chain of displacements ending in a free slot (rte_hash's
-  // cuckoo path search), then the moves from the free end back to the new entry's bucket.
+  // cuckoo path search), then the moves from the free end back to the new entry's bucket. An
+  // entry moves whole: its signature comes from its tuple's hash, not from the bucket.
   struct Node {
     uint32_t bucket;
     int32_t parent;
@@ -492,11 +496,10 @@ bool Table::IndexInsertLocked(const Tuple& k, uint32_t val) {
   uint32_t head = 0, tail = 0;
   q[tail++] = {h.b1, -1, 0};
   q[tail++] = {h.b2, -1, 0};
-  auto entry_alt = [&](uint32_t b, uint32_t v, uint16_t* sig) {
+  auto entry_alt = [&](uint32_t b, uint32_t e) {
+    const uint32_t v = e & val_mask_;
     const Session& s = sessions_[v >> 1];
-    const Tuple t = detail::FromWords(s.key[v & 1][0].load(kRelaxed), s.key[v & 1][1].load(kRelaxed));
-    const Hashed eh = HashKey(t);
-    *sig = eh.sig;
+    const Hashed eh = HashKey(detail::FromWords(s.key[v & 1][0].load(kRelaxed), s.key[v & 1][1].load(kRelaxed)));
     return b == eh.b1 ? eh.b2 : eh.b1;
   };
   auto on_path = [&](int32_t node, uint32_t b) {
@@ -509,9 +512,8 @@ bool Table::IndexInsertLocked(const Tuple& k, uint32_t val) {
     const int32_t ni = int32_t(head++);
     const uint32_t nb = q[ni].bucket;
     for (uint32_t slot = 0; slot < kSlots; slot++) {
-      const uint32_t ev = buckets_[nb].val[slot].load(kRelaxed);
-      uint16_t esig;
-      const uint32_t alt = entry_alt(nb, ev, &esig);
+      const uint32_t ev = buckets_[nb].slot[slot].load(kRelaxed);
+      const uint32_t alt = entry_alt(nb, ev);
       if (on_path(ni, alt)) continue;
       const int fs = free_slot(alt);
       if (fs < 0) {
@@ -521,22 +523,19 @@ bool Table::IndexInsertLocked(const Tuple& k, uint32_t val) {
       // Found: move entries along the path, each into the slot vacated ahead of it.
       const uint64_t m = moves_.load(kRelaxed);
       moves_.store(m + 1, kRelaxed);  // every bucket store below is a release store
-      write(alt, uint32_t(fs), esig, ev);
+      buckets_[alt].slot[fs].store(ev, kRelease);
       uint32_t path = 1;
       int32_t cur = ni;
       uint32_t cur_slot = slot;  // slot of q[cur].bucket now free to overwrite
       while (q[cur].parent >= 0) {
         const int32_t p = q[cur].parent;
         const uint32_t ps = q[cur].parent_slot;
-        const uint32_t pv = buckets_[q[p].bucket].val[ps].load(kRelaxed);
-        uint16_t psig;
-        entry_alt(q[p].bucket, pv, &psig);
-        write(q[cur].bucket, cur_slot, psig, pv);
+        buckets_[q[cur].bucket].slot[cur_slot].store(buckets_[q[p].bucket].slot[ps].load(kRelaxed), kRelease);
         cur = p;
         cur_slot = ps;
         path++;
       }
-      write(q[cur].bucket, cur_slot, h.sig, val);
+      buckets_[q[cur].bucket].slot[cur_slot].store(h.tag | val, kRelease);
       moves_.store(m + 2, kRelease);
       max_path_ = std::max(max_path_, path);
       return true;
@@ -549,8 +548,8 @@ void Table::IndexRemoveLocked(const Tuple& k, uint32_t val) {
   const Hashed h = HashKey(k);
   for (uint32_t b : {h.b1, h.b2}) {
     for (uint32_t s = 0; s < kSlots; s++) {
-      if (buckets_[b].val[s].load(kRelaxed) == val) {
-        buckets_[b].val[s].store(kEmpty, kRelease);
+      if (buckets_[b].slot[s].load(kRelaxed) == (h.tag | val)) {
+        buckets_[b].slot[s].store(0, kRelease);
         return;
       }
     }
@@ -787,8 +786,9 @@ uint64_t Table::DebugSecondaryEntries() const {
   uint64_t n = 0;
   for (uint32_t b = 0; b < nbuckets_; b++) {
     for (uint32_t slot = 0; slot < kSlots; slot++) {
-      const uint32_t v = buckets_[b].val[slot].load(kRelaxed);
-      if (v == kEmpty) continue;
+      const uint32_t e = buckets_[b].slot[slot].load(kRelaxed);
+      if (e == 0) continue;
+      const uint32_t v = e & val_mask_;
       const Session& s = sessions_[v >> 1];
       const Tuple t = detail::FromWords(s.key[v & 1][0].load(kRelaxed), s.key[v & 1][1].load(kRelaxed));
       n += HashKey(t).b1 != b;
@@ -800,7 +800,7 @@ uint64_t Table::DebugSecondaryEntries() const {
 uint64_t Table::DebugIndexEntries() const {
   uint64_t n = 0;
   for (uint32_t b = 0; b < nbuckets_; b++) {
-    for (uint32_t slot = 0; slot < kSlots; slot++) n += buckets_[b].val[slot].load(kRelaxed) != kEmpty;
+    for (uint32_t slot = 0; slot < kSlots; slot++) n += buckets_[b].slot[slot].load(kRelaxed) != 0;
   }
   return n;
 }

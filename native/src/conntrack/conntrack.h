@@ -146,8 +146,10 @@ struct Timeouts {
 };
 Timeouts RfcNatTimeouts();
 
+constexpr uint32_t kMaxCapacity = 1u << 27;  // sessions (index entries keep >= 4 signature bits)
+
 struct Config {
-  uint32_t capacity = 1u << 16;      // sessions; any value from 1 to 2^30
+  uint32_t capacity = 1u << 16;      // sessions; any value from 1 to 2^27
   double index_load = 0.9;           // index slots used when full (2 per session): 0.5 .. 0.95
   uint32_t ticks_per_second = 1000;  // unit of `now`
   Timeouts timeouts;
@@ -284,6 +286,7 @@ class Table {
   Config cfg_;
   uint32_t capacity_ = 0;
   uint32_t nbuckets_ = 0;
+  uint32_t val_bits_ = 0, val_mask_ = 0, sig_mask_ = 0;  // index entry format (conntrack_pvt.h)
   uint64_t seed_ = 0;
   detail::Session* sessions_ = nullptr;
   detail::Bucket* buckets_ = nullptr;

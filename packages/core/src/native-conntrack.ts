@@ -60,7 +60,7 @@ export interface ConntrackTimeouts {
 
 /** Options of {@link NativeConntrackTable.create}. */
 export interface ConntrackTableOptions {
-  /** Sessions (1 .. 2^30). */
+  /** Sessions (1 .. 2^27: an index entry keeps at least 4 signature bits). */
   capacity: number;
   timeouts?: ConntrackTimeouts;
   /** Pick up established TCP flows from a mid-stream ACK (default true, as Linux). */

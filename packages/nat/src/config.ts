@@ -112,7 +112,7 @@ export function toNativeOptions(config: NatConfig): NativeNatOptions {
     fail('filtering', `must be 'endpoint-independent' or 'address-dependent', got ${JSON.stringify(filtering)}`);
   }
   const local = (config.local ?? []).map((t, i) => parseIpv4(String(t)) ?? fail(`local[${i}]`, `'${t}' is not an IPv4 address`));
-  const sessions = config.sessions === undefined ? 65536 : integer(config.sessions, 'sessions', 1, 2 ** 30);
+  const sessions = config.sessions === undefined ? 65536 : integer(config.sessions, 'sessions', 1, 2 ** 27);
   const mappings = config.mappings === undefined ? 0 : integer(config.mappings, 'mappings', 1, 2 ** 30);
   let blockSize = 0;
   let maxBlocks = 1;
