@@ -213,6 +213,7 @@ describe('ConntrackStage, packet bytes to next step', () => {
 
   it('rejects bad options and bad table configurations as VNF_CONFIG', () => {
     expect(() => ConntrackTable.create({ capacity: 0 })).toThrow(/VNF_CONFIG|capacity/);
+    expect(() => ConntrackTable.create({ capacity: 2 ** 27 + 1 })).toThrow('capacity: must be 1 .. 2^27');
     expect(() => new ConntrackStage({ table: 1, mode: 'lookup', next: 'port:out' })).toThrow(/lookup mode needs miss/);
     expect(() => new ConntrackStage({ table: 1, mode: 'track', next: 'out' })).toThrow(/next must be/);
     expect(() => new ConntrackStage({ table: 1, mode: 'both' as never, next: 'port:out' })).toThrow(/mode must be/);

@@ -39,7 +39,7 @@ export interface NatConfig {
   static?: NatStatic[];
   /** The appliance's own addresses: inside packets to them are not translated. */
   local?: string[];
-  /** Sessions (both directions of a flow are one session). Default 65536. */
+  /** Sessions (both directions of a flow are one session): 1 to 2^27, default 65536. */
   sessions?: number;
   /** Endpoint mappings. Default: as many as sessions. */
   mappings?: number;

@@ -28,6 +28,7 @@ describe('NAT configuration', () => {
     bad({ pool: ['198.51.100.1'], forwards: [{ proto: 'tcp', external: '198.51.100.1:0', internal: '10.0.0.1:80' }] }, /forwards\[0\]\.external: port '0' is outside 1-65535/);
     bad({ pool: ['198.51.100.1'], forwards: [{ proto: 'sctp' as 'tcp', external: '198.51.100.1:1', internal: '10.0.0.1:80' }] }, /forwards\[0\]\.proto/);
     bad({ pool: ['198.51.100.1'], filtering: 'full-cone' as 'address-dependent' }, /nat\.filtering/);
+    bad({ pool: ['198.51.100.1'], sessions: 2 ** 27 + 1 }, /nat\.sessions: must be an integer 1-134217728, got 134217729/);
     bad({ pool: ['198.51.100.1'], static: [{ internal: '10.0.0.1', external: '198.51.100.1' }] }, /static\[0\]\.external: 198\.51\.100\.1 is in the pool/);
   });
   it('the native translator repeats the checks it owns (two forwards of one port)', () => {
