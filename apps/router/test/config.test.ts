@@ -135,8 +135,8 @@ describe('config', () => {
       ct([], 'conntrack: must be an object, got []');
       ct({ size: 10 }, 'conntrack.size: unknown key (expected sessions, timeouts)');
       ct({ sessions: 0 }, 'conntrack.sessions: must be an integer from 1 to 134217728, got 0');
-      ct({ sessions: 2 ** 31 }, 'conntrack.sessions: must be an integer from 1 to 1073741824');
-      ct({ sessions: '1000' }, "conntrack.sessions: must be an integer from 1 to 1073741824, got '1000'");
+      ct({ sessions: 2 ** 27 + 1 }, 'conntrack.sessions: must be an integer from 1 to 134217728, got 134217729');
+      ct({ sessions: '1000' }, "conntrack.sessions: must be an integer from 1 to 134217728, got '1000'");
       ct({ timeouts: 30 }, 'conntrack.timeouts: must be an object, got 30');
       ct({ timeouts: { udp: 30 } }, 'conntrack.timeouts.udp: unknown key (expected synSent, synRecv, established,', 'udpUnreplied, udpReplied, icmp');
       ct({ timeouts: { established: 0 } }, 'conntrack.timeouts.established: must be an integer from 1 to 4294967295, got 0');
