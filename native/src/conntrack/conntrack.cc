@@ -268,7 +268,11 @@ uint32_t Table::LookupOneSlow(const Tuple& k, uint64_t now, Verdict* v) const {
                   w1, now, sessions_, v);
     }
     if (r == 1) return 1;
-    if (moves_.load(kAcquire) == m0) return 0;
+    // The bucket reads above (plain vector loads in SigMatch) must not move below this
+    // re-read: an acquire load orders what follows it, not what precedes it, hence the fence
+    // (as rte_hash's lock-free lookup fences before re-reading tbl_chng_cnt).
+    std::atomic_thread_fence(kAcquire);
+    if (moves_.load(kRelaxed) == m0) return 0;
   }
 }
 
@@ -329,8 +333,9 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
       if (r == 0) missed |= uint64_t(1) << i;
     }
     if (missed) {
-      // The bucket and session loads above are acquire loads, so this one is not hoisted.
-      if ((mv0 & 1) || moves_.load(kAcquire) != mv0) {
+      // Every bucket read above happens before the re-read (see LookupOneSlow).
+      std::atomic_thread_fence(kAcquire);
+      if ((mv0 & 1) || moves_.load(kRelaxed) != mv0) {
         for (uint32_t i = 0; i < cnt; i++) {
           if (missed >> i & 1) hits += LookupOneSlow(k[i], now, &out[i]);
         }

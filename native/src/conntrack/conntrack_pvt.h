@@ -61,9 +61,10 @@ static_assert(sizeof(Bucket) == 64 && sizeof(std::atomic<uint32_t>) == 4);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 // Bit i set when entry i of the bucket has signature `tag` (sig << val_bits; sig_mask covers the
-// signature bits). A hint: the vector load below is not atomic as a whole, so a reader then
-// loads each candidate entry atomically and compares the session's tuple (as rte_hash reads its
-// signature array with plain loads).
+// signature bits). A hint: the vector load below is not atomic as a whole (and races the
+// writer's stores, as rte_hash's plain loads of its signature array do), so a reader then loads
+// each candidate entry atomically and compares the session's tuple, and fences before it
+// re-reads the move counter to confirm a miss (Table::LookupOneSlow).
 inline uint32_t SigMatch(const Bucket& b, uint32_t tag, uint32_t sig_mask) {
 #if defined(__SSE2__)
   const __m128i m = _mm_set1_epi32(int(sig_mask)), t = _mm_set1_epi32(int(tag));
