@@ -144,3 +144,13 @@ export function parseNegotiatedFeatures(text: string): NegotiatedFeatures {
     mergeable,
   };
 }
+
+// A line another testpmd thread may print in the middle of the prompt: a DPDK log line
+// ("VHOST_CONFIG: ... ready for processing.") or an event callback's "Port 0: ..." line.
+const ASYNC_LINE = String.raw`(?:[A-Z][A-Z0-9_]*: [^\n]*\n|\r?\nPort \d+: [^\n]*\n)*`;
+
+/**
+ * testpmd's prompt, "testpmd> ", also when a line from another thread landed inside it (seen:
+ * "te" + "VHOST_CONFIG: (...) virtio is now ready for processing.\n" + "stpmd> ").
+ */
+export const TESTPMD_PROMPT = new RegExp([...'testpmd> '].join(ASYNC_LINE));

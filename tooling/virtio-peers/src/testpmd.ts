@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type NegotiatedFeatures, type ForwardStats, type PortStats, parseForwardStats, parseLinkStatus, parseNegotiatedFeatures, parsePortStats } from './parse.js';
+import { type NegotiatedFeatures, type ForwardStats, type PortStats, parseForwardStats, parseLinkStatus, parseNegotiatedFeatures, parsePortStats, TESTPMD_PROMPT } from './parse.js';
 import { exited, hasTool, OutputLog, PeerError, removePaths, terminate, track, untrack, waitExit, whichTool } from './proc.js';
 
 /** testpmd forwarding modes the tests use (any other mode name is passed through). */
@@ -281,7 +281,7 @@ export class Testpmd {
    * forwarding started (the link may still be down: {@link waitLinkUp}).
    */
   async waitReady(timeoutMs = 20_000): Promise<void> {
-    await this.log.waitFor(/testpmd> /, timeoutMs);
+    await this.log.waitFor(TESTPMD_PROMPT, timeoutMs);
   }
 
   /**
@@ -293,7 +293,7 @@ export class Testpmd {
       if (exited(this.child)) throw new PeerError(`${this.log.what} ${this.log.exit ?? 'has exited'}; cannot run "${text}"`);
       const from = this.log.text.length;
       this.child.stdin!.write(`${text}\n`);
-      const m = await this.log.waitFor(/testpmd> /, timeoutMs, from);
+      const m = await this.log.waitFor(TESTPMD_PROMPT, timeoutMs, from);
       return this.log.text.slice(from, m.index);
     };
     const p = this.queue.then(run, run);

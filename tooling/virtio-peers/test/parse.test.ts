@@ -16,6 +16,7 @@ import {
   parsePortStats,
   parseSysfsFeatures,
   qemuArgs,
+  TESTPMD_PROMPT,
   testpmdArgs,
   VHOST_USER_PROTOCOL_FEATURES,
   vdevString,
@@ -49,6 +50,15 @@ Waiting for lcores to finish...
 `;
 
 describe('testpmd output parsers', () => {
+  it('finds the prompt also when another thread printed a line inside it', () => {
+    const seen = 'Device error handling mode: none\nteVHOST_CONFIG: (/tmp/x/fe.sock) virtio is now ready for processing.\nstpmd> \nPort 0: link state change event\n';
+    const m = TESTPMD_PROMPT.exec(seen);
+    expect(m?.index).toBe(seen.indexOf('teVHOST'));
+    expect(TESTPMD_PROMPT.exec('show port info 0\n\nPort 0: queue state event\ntestpmd> ')?.index).toBe(44);
+    expect(TESTPMD_PROMPT.exec('testp\nPort 0: link state change event\nmd> ')?.index).toBe(0);
+    expect(TESTPMD_PROMPT.test('testpmd>')).toBe(false);
+    expect(TESTPMD_PROMPT.test('test pmd> ')).toBe(false);
+  });
   it('parses show port stats all', () => {
     expect(parsePortStats(STATS)).toEqual([
       {
