@@ -127,7 +127,7 @@ inline Table::Hashed Table::HashKey(const Tuple& k) const {
   r.b1 = detail::FastRange(uint32_t(h >> 32), nbuckets_);
   r.b2 = detail::FastRange(uint32_t(h), nbuckets_);
   if (r.b2 == r.b1) r.b2 = r.b1 + 1 == nbuckets_ ? 0 : r.b1 + 1;
-  const uint32_t sig = uint32_t(h) & (sig_mask_ >> val_bits_);
+  const uint32_t sig = uint32_t(h) & (~val_mask_ >> val_bits_);
   r.tag = (sig ? sig : 1) << val_bits_;
   return r;
 }
@@ -153,10 +153,9 @@ std::unique_ptr<Table> Table::Create(const Config& cfg, std::string* error) {
   t->capacity_ = cfg.capacity;
   const double slots = 2.0 * double(cfg.capacity) / cfg.index_load;
   t->nbuckets_ = std::max<uint32_t>(2, uint32_t((slots + kSlots - 1) / kSlots));
-  // Index entries: the value in the low bits, the rest is signature (at least 4 bits).
+  // Index entries: the value in the low bits, the rest (at least 4 bits) is signature.
   t->val_bits_ = uint32_t(std::bit_width(2 * cfg.capacity - 1));
   t->val_mask_ = (1u << t->val_bits_) - 1;
-  t->sig_mask_ = ~t->val_mask_;
   t->seed_ = cfg.seed;
   if (t->seed_ == 0) {
     std::random_device rd;
@@ -261,10 +260,10 @@ uint32_t Table::LookupOneSlow(const Tuple& k, uint64_t now, Verdict* v) const {
       CpuRelax();
       continue;
     }
-    int r = Resolve(buckets_[h.b1], detail::SigMatch(buckets_[h.b1], h.tag, sig_mask_), h.tag, val_mask_, w0,
+    int r = Resolve(buckets_[h.b1], detail::SigMatch(buckets_[h.b1], h.tag, ~val_mask_), h.tag, val_mask_, w0,
                     w1, now, sessions_, v);
     if (r == 0) {
-      r = Resolve(buckets_[h.b2], detail::SigMatch(buckets_[h.b2], h.tag, sig_mask_), h.tag, val_mask_, w0,
+      r = Resolve(buckets_[h.b2], detail::SigMatch(buckets_[h.b2], h.tag, ~val_mask_), h.tag, val_mask_, w0,
                   w1, now, sessions_, v);
     }
     if (r == 1) return 1;
@@ -288,7 +287,7 @@ void Table::Lookup(const Tuple* keys, uint32_t n, uint64_t now, Verdict* v) cons
   constexpr uint32_t kChunk = 64;
   uint32_t b1[kChunk], b2[kChunk], m1[kChunk], m2[kChunk], tag[kChunk];
   uint64_t hits = 0;
-  const uint32_t vm = val_mask_, sm = sig_mask_;
+  const uint32_t vm = val_mask_, sm = ~val_mask_;
   // The session of a bucket's first signature match (a slot that changed meanwhile only costs
   // a useless prefetch).
   auto prefetch_session = [&](const Bucket& b, uint32_t mask) {
@@ -458,7 +457,7 @@ uint32_t Table::FindLocked(const Tuple& k, uint64_t* entry_val) const {
   const Hashed h = HashKey(k);
   for (uint32_t b : {h.b1, h.b2}) {
     const Bucket& bk = buckets_[b];
-    uint32_t mask = detail::SigMatch(bk, h.tag, sig_mask_);
+    uint32_t mask = detail::SigMatch(bk, h.tag, ~val_mask_);
     while (mask) {
       const uint32_t slot = uint32_t(__builtin_ctz(mask));
       mask &= mask - 1;

@@ -286,7 +286,7 @@ class Table {
   Config cfg_;
   uint32_t capacity_ = 0;
   uint32_t nbuckets_ = 0;
-  uint32_t val_bits_ = 0, val_mask_ = 0, sig_mask_ = 0;  // index entry format (conntrack_pvt.h)
+  uint32_t val_bits_ = 0, val_mask_ = 0;  // index entry format: value bits (conntrack_pvt.h)
   uint64_t seed_ = 0;
   detail::Session* sessions_ = nullptr;
   detail::Bucket* buckets_ = nullptr;
