@@ -145,9 +145,11 @@ export function parseNegotiatedFeatures(text: string): NegotiatedFeatures {
   };
 }
 
-// A line another testpmd thread may print in the middle of the prompt: a DPDK log line
-// ("VHOST_CONFIG: ... ready for processing.") or an event callback's "Port 0: ..." line.
-const ASYNC_LINE = String.raw`(?:[A-Z][A-Z0-9_]*: [^\n]*\n|\r?\nPort \d+: [^\n]*\n)*`;
+// A line that may land in the middle of the prompt: a DPDK log line from another thread
+// ("VHOST_CONFIG: ... ready for processing."), an event callback's "Port 0: ..." line, or a
+// command's own complaint on stderr, which is unbuffered while stdout is line-buffered
+// ("Error: TSO is not supported by port 0").
+const ASYNC_LINE = String.raw`(?:[A-Z][A-Za-z0-9_]*: [^\n]*\n|\r?\nPort \d+: [^\n]*\n)*`;
 
 /**
  * testpmd's prompt, "testpmd> ", also when a line from another thread landed inside it (seen:
