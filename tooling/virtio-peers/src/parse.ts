@@ -148,11 +148,17 @@ export function parseNegotiatedFeatures(text: string): NegotiatedFeatures {
 // A line that may land in the middle of the prompt: a DPDK log line from another thread
 // ("VHOST_CONFIG: ... ready for processing."), an event callback's "Port 0: ..." line, or a
 // command's own complaint on stderr, which is unbuffered while stdout is line-buffered
-// ("Error: TSO is not supported by port 0").
-const ASYNC_LINE = String.raw`(?:[A-Z][A-Za-z0-9_]*: [^\n]*\n|\r?\nPort \d+: [^\n]*\n)*`;
+// ("Error: TSO is not supported by port 0"). None starts with a character of the prompt.
+const PROMPT_INTRUDER = String.raw`[A-Z][A-Za-z0-9_]*: [^\n]*\n|\r?\nPort \d+: [^\n]*\n`;
 
 /**
- * testpmd's prompt, "testpmd> ", also when a line from another thread landed inside it (seen:
- * "te" + "VHOST_CONFIG: (...) virtio is now ready for processing.\n" + "stpmd> ").
+ * testpmd's prompt, "testpmd> ", also when whole lines landed inside it (seen: "te" +
+ * "VHOST_CONFIG: (...) virtio is now ready for processing.\n" + "stpmd> ", and "testpmd" +
+ * "Error: TSO is not supported by port 0\n" + "> ").
  */
-export const TESTPMD_PROMPT = new RegExp([...'testpmd> '].join(ASYNC_LINE));
+export const TESTPMD_PROMPT = new RegExp([...'testpmd> '].join(`(?:${PROMPT_INTRUDER})*`));
+
+/** The lines that landed inside a match of {@link TESTPMD_PROMPT}, in order ("" if none). */
+export function linesInsidePrompt(match: string): string {
+  return match.match(new RegExp(PROMPT_INTRUDER, 'g'))?.join('') ?? '';
+}

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type NegotiatedFeatures, type ForwardStats, type PortStats, parseForwardStats, parseLinkStatus, parseNegotiatedFeatures, parsePortStats, TESTPMD_PROMPT } from './parse.js';
+import { type NegotiatedFeatures, type ForwardStats, type PortStats, parseForwardStats, parseLinkStatus, parseNegotiatedFeatures, parsePortStats, linesInsidePrompt, TESTPMD_PROMPT } from './parse.js';
 import { exited, hasTool, OutputLog, PeerError, removePaths, terminate, track, untrack, waitExit, whichTool } from './proc.js';
 
 /** testpmd forwarding modes the tests use (any other mode name is passed through). */
@@ -285,7 +285,8 @@ export class Testpmd {
   }
 
   /**
-   * Sends one command line and resolves with what testpmd printed until its next prompt.
+   * Sends one command line and resolves with what testpmd printed until its next prompt,
+   * including lines that landed inside that prompt (such as the command's own "Error: ...").
    * Commands are serialised.
    */
   command(text: string, timeoutMs = 10_000): Promise<string> {
@@ -294,7 +295,7 @@ export class Testpmd {
       const from = this.log.text.length;
       this.child.stdin!.write(`${text}\n`);
       const m = await this.log.waitFor(TESTPMD_PROMPT, timeoutMs, from);
-      return this.log.text.slice(from, m.index);
+      return this.log.text.slice(from, m.index) + linesInsidePrompt(m[0]);
     };
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => {});

@@ -13,6 +13,7 @@ import {
   parseForwardStats,
   parseLinkStatus,
   parseNegotiatedFeatures,
+  linesInsidePrompt,
   parsePortStats,
   parseSysfsFeatures,
   qemuArgs,
@@ -59,6 +60,10 @@ describe('testpmd output parsers', () => {
     // CI, on `tso set 500 0` for a net_vhost port: the stderr line split the stdout prompt.
     const tso = 'testpmd> tso set 500 0\ntestpmdError: TSO is not supported by port 0\n> ';
     expect(TESTPMD_PROMPT.exec(tso.slice(tso.indexOf('\n')))?.index).toBe(1);
+    expect(linesInsidePrompt(TESTPMD_PROMPT.exec(tso.slice(tso.indexOf('\n')))![0])).toBe('Error: TSO is not supported by port 0\n');
+    expect(linesInsidePrompt(m![0])).toBe('VHOST_CONFIG: (/tmp/x/fe.sock) virtio is now ready for processing.\n');
+    expect(linesInsidePrompt('testp\nPort 0: link state change event\nmd> ')).toBe('\nPort 0: link state change event\n');
+    expect(linesInsidePrompt('testpmd> ')).toBe('');
     expect(TESTPMD_PROMPT.test('testpmd>')).toBe(false);
     expect(TESTPMD_PROMPT.test('test pmd> ')).toBe(false);
   });
