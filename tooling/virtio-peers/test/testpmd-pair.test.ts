@@ -73,9 +73,11 @@ describe('testpmd virtio_user -> testpmd net_vhost', () => {
         expect(r.got.rxPackets).toBeGreaterThan(10_000);
         expect(r.got.rxErrors).toBe(0);
         expect(r.sent.txErrors).toBe(0);
-        // While running: the receiver never counts more than was sent, and what was sent but
-        // not yet received is at most one ring (1024 descriptors) and a burst...
-        expect(r.got.rxPackets).toBeLessThanOrEqual(r.sent.txPackets);
+        // While running: the receiver never counts more than was sent, but for the burst the
+        // sender is enqueuing (the receiver can take a descriptor as soon as it is made
+        // available, the sender counts it after; seen: rx 22 ahead on a packed ring), and what
+        // was sent but not yet received is at most one ring (1024 descriptors) and a burst...
+        expect(r.got.rxPackets).toBeLessThanOrEqual(r.sent.txPackets + 32);
         expect(r.sent.txPackets).toBeLessThanOrEqual(r.got2.rxPackets + 1024 + 32);
         // ...and exactly once the sender stopped and the receiver drained the ring.
         const finalTx = r.vuForward[0]?.txPackets;
