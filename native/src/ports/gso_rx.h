@@ -29,6 +29,14 @@ class GsoReceiver {
     return frame_.data();
   }
 
+  // One finished frame b of queue q: into ids[*out] while the caller's burst has room, else
+  // into q's backlog. Every frame a receive call finishes goes through here, so once a
+  // super-frame has filled the burst, the frames after it queue behind its segments, in order.
+  void Hand(uint32_t q, uint32_t b, uint32_t* ids, uint32_t* out, uint32_t n) {
+    if (*out < n) ids[(*out)++] = b;
+    else backlog_[q].push_back(b);
+  }
+
   // Frames of queue q still waiting: up to n of them into ids. Returns how many.
   uint32_t Drain(uint32_t q, uint32_t* ids, uint32_t n) {
     std::vector<uint32_t>& b = backlog_[q];
@@ -67,8 +75,7 @@ class GsoReceiver {
           continue;
         }
       }
-      if (*out < n) ids[(*out)++] = head;
-      else backlog_[q].push_back(head);
+      Hand(q, head, ids, out, n);
       c[kRxPackets] += 1;
       c[kRxBytes] += seg_len;
     }

@@ -354,7 +354,7 @@ int32_t VhostUserPort::Rx(uint32_t q, PoolCache* cache, uint32_t* ids, uint32_t 
         continue;
       }
     }
-    ids[out++] = b;
+    gso_.Hand(q, b, ids, &out, n);  // a super-frame earlier in this batch may have filled ids
     c[kRxPackets] += 1;
     c[kRxBytes] += frame;
   }

@@ -261,9 +261,9 @@ bool VirtioUserPort::CompleteChecksum(uint32_t head, const vio::NetHdr& h) {
   return vio::CompletePartialChecksum(v, head, h.csum_start, h.csum_offset) == nullptr;
 }
 
-// A received packet (head, its buffers chained) into ids[*got] with its offloads honoured:
-// a partial checksum is completed; a TCP super-frame (GUEST_TSO4/6) is gathered and cut
-// into frames of its gso_size, which may overflow into gso_'s backlog.
+// A received packet (head, its buffers chained) into ids[*got], or gso_'s backlog once ids
+// is full, with its offloads honoured: a partial checksum is completed; a TCP super-frame
+// (GUEST_TSO4/6) is gathered and cut into frames of its gso_size.
 void VirtioUserPort::Deliver(PoolCache* cache, uint32_t q, uint32_t head, const vio::NetHdr& hdr, uint32_t bytes,
                              uint32_t* ids, uint32_t* got, uint32_t n, double* c) {
   if (hdr.gso_type == vio::kGsoNone) {
@@ -273,7 +273,7 @@ void VirtioUserPort::Deliver(PoolCache* cache, uint32_t q, uint32_t head, const 
       gso_.Free(cache, head);
       return;
     }
-    ids[(*got)++] = head;
+    gso_.Hand(q, head, ids, got, n);  // a super-frame earlier in this poll may have filled ids
     c[kRxPackets] += 1;
     c[kRxBytes] += bytes;
     return;
